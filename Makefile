@@ -1,0 +1,63 @@
+# srs-book: two commands do everything (see README.md).
+#   make book   environment + default corpus + every chapter run with the `cpu` profile + HTML book
+#   make test   environment + unit tests + chapters under nbval (`ci` profile) + book build + browser check
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON_SYSTEM ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PROFILE ?= cpu
+SEED    ?= 0
+# The corpus a profile runs on; `make book PROFILE=paper BASE_PATH=/path/to/stickerchat`.
+BASE_PATH ?=
+
+export KERAS_BACKEND := torch
+export PYTHONHASHSEED := 0
+
+.PHONY: book test env unit nbval book-ci browser notebooks corpora clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYSTEM) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $@
+
+# Generated corpora (git-ignored). `tiny` feeds the tests and the ci profile, `small` the book.
+data/%/release_train.json: | $(STAMP)
+	$(PY) -m srs_lib synth --out data/$* --preset $* --seed $(SEED)
+
+corpora: data/tiny/release_train.json data/small/release_train.json
+
+book: $(STAMP)
+	@if [ -z "$(BASE_PATH)" ] && [ "$(PROFILE)" != "paper" ]; then \
+	  $(MAKE) --no-print-directory data/$$($(PY) -m srs_lib experiments corpus --profile $(PROFILE))/release_train.json; fi
+	$(PY) -m srs_lib experiments book --profile $(PROFILE) $(if $(BASE_PATH),--base_path $(BASE_PATH))
+
+test: $(STAMP) data/tiny/release_train.json
+	$(PY) -m pytest tests -q --ignore=tests/browser
+	$(MAKE) --no-print-directory nbval book-ci browser
+
+# Every chapter re-executed with the committed `ci` parameters and compared with the committed outputs.
+nbval: $(STAMP) data/tiny/release_train.json
+	$(PY) -m pytest --nbval book --nbval-sanitize-with nbval_sanitize.cfg -q -p no:randomly
+
+# The book as committed (ci outputs), built with warnings as errors.
+book-ci: $(STAMP)
+	$(PY) -m srs_lib experiments build --profile ci
+
+browser: $(STAMP)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	$(PY) -m pytest tests/browser -q
+
+# Regenerate the committed notebooks (the nbval baseline) from the .py sources with the ci profile.
+notebooks: $(STAMP) data/tiny/release_train.json
+	$(PY) -m srs_lib experiments notebooks --profile ci
+
+clean:
+	rm -rf _build

@@ -1,0 +1,3 @@
+from srs_lib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""Chapters as parameterised experiments: jupytext sources executed with papermill.
+
+The chapters of the book are jupytext percent scripts, ``book/NN_topic.py``. This module
+converts a script to a notebook one way (never the reverse: executed notebooks are never
+synced back into the sources), injects the parameters of a named *profile* with papermill,
+executes it, and writes the executed notebook where it is needed:
+
+``notebooks``  the committed ``book/NN_topic.ipynb`` files, executed with the ``ci`` profile:
+               the baseline that nbval compares against in ``make test``;
+``book``       every chapter executed with a profile (``cpu`` by default) into
+               ``_build/executed/<profile>/`` and the HTML book built from a staged copy of
+               the sources, so that building the book changes no tracked file;
+``build``      the HTML book built from the committed notebooks as they are;
+``corpus``     make sure the corpus a profile runs on exists (generating it if needed).
+
+A chapter that fails is reported with its name and the cell that failed; the others still
+run, and the command exits non-zero at the end. Re-running skips a chapter whose source,
+parameters, library code and corpus are unchanged since its last successful run.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+BUILD = ROOT / "_build"
+
+# What each named profile runs on. ``corpus`` names a generated corpus (preset, seed) under
+# data/; ``base_path`` is passed to every chapter, relative to book/ (papermill runs there).
+PROFILES: dict[str, dict] = {
+    "ci": {"corpus": ("tiny", 0), "params": {"base_path": "../data/tiny", "profile": "ci"}},
+    "cpu": {"corpus": ("small", 0), "params": {"base_path": "../data/small", "profile": "cpu"}},
+    # The real corpus: the caller gives --base_path.
+    "paper": {"corpus": None, "params": {"profile": "paper"}},
+}
+
+
+@dataclass
+class ChapterRun:
+    """The outcome of executing one chapter."""
+
+    chapter: str
+    status: str  # "ok", "skipped" or "failed"
+    seconds: float = 0.0
+    error: str = ""
+    output: Path | None = None
+    parameters: dict = field(default_factory=dict)
+
+
+def chapters_from_toc(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """Chapter names (``NN_topic``) in table-of-contents order."""
+    import yaml
+
+    names: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                value = node.get(key)
+                if isinstance(value, str):
+                    name = Path(value).name
+                    if (BOOK / f"{name}.py").exists():
+                        names.append(name)
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(toc.read_text()))
+    return names
+
+
+def profile_parameters(profile: str, base_path: str | None = None) -> dict:
+    """The parameters a profile injects into every chapter."""
+    if profile not in PROFILES:
+        raise SystemExit(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    params = dict(PROFILES[profile]["params"])
+    if base_path:
+        params["base_path"] = str(Path(base_path).resolve())
+    if "base_path" not in params:
+        raise SystemExit(f"profile {profile!r} runs on the real corpus: give --base_path DIR")
+    return params
+
+
+def ensure_corpus(profile: str) -> Path | None:
+    """Generate the profile's default corpus under data/ when it is missing."""
+    spec = PROFILES[profile]["corpus"]
+    if spec is None:
+        return None
+    preset, seed = spec
+    out = ROOT / "data" / preset
+    if not (out / "release_train.json").exists():
+        print(f"[corpus] generating the {preset!r} corpus (seed {seed}) into data/{preset}",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "srs_lib", "synth", "--out", str(out),
+                        "--preset", preset, "--seed", str(seed)], check=True)
+    return out
+
+
+def _fingerprint_files(paths) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _corpus_fingerprint(base_path: Path) -> str:
+    """Names, sizes and modification times of a corpus's top-level files."""
+    digest = hashlib.sha256()
+    for name in ("release_train.json", "release_val.json", "release_test.json", "vocab",
+                 "emoji_vocab", "synth_info.json", "npy_stickers"):
+        path = base_path / name
+        if path.exists():
+            stat = path.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
+def chapter_stamp(chapter: str, parameters: dict) -> str:
+    """What a chapter's result depends on: its source, parameters, srs_lib and the corpus."""
+    base = Path(parameters.get("base_path", ""))
+    base = base if base.is_absolute() else (BOOK / base).resolve()
+    parts = {
+        "source": _fingerprint_files([BOOK / f"{chapter}.py"]),
+        "library": _fingerprint_files((ROOT / "srs_lib").rglob("*.py")),
+        "parameters": parameters,
+        "corpus": _corpus_fingerprint(base),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def to_notebook(chapter: str):
+    """Read ``book/<chapter>.py`` (jupytext percent) as an nbformat notebook, one way."""
+    import jupytext
+
+    notebook = jupytext.read(BOOK / f"{chapter}.py")
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    return notebook
+
+
+def _declared_parameters(notebook_path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook_path)))
+
+
+def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: Path,
+                    force: bool = False, progress: bool = True) -> ChapterRun:
+    """Execute one chapter with papermill into ``output``; skip it when nothing changed."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stamp_dir.mkdir(parents=True, exist_ok=True)
+    stamp_file = stamp_dir / f"{chapter}.stamp"
+    stamp = chapter_stamp(chapter, parameters)
+    if not force and output.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return ChapterRun(chapter, "skipped", output=output, parameters=parameters)
+
+    source = stamp_dir / f"{chapter}.source.ipynb"
+    nbformat.write(to_notebook(chapter), source)
+    declared = _declared_parameters(source)
+    injected = {k: v for k, v in parameters.items() if k in declared}
+    env_results = os.environ.get("SRS_RESULTS_DIR")
+    os.environ["SRS_RESULTS_DIR"] = str(output.parent)
+    start = time.monotonic()
+    try:
+        papermill.execute_notebook(str(source), str(output), parameters=injected,
+                                   kernel_name="python3", cwd=str(BOOK),
+                                   progress_bar=progress)
+    except PapermillExecutionError as err:
+        message = f"cell {err.cell_index} (execution count {err.exec_count}): {err.ename}: {err.evalue}"
+        stamp_file.unlink(missing_ok=True)
+        return ChapterRun(chapter, "failed", time.monotonic() - start, message, output, injected)
+    finally:
+        if env_results is None:
+            os.environ.pop("SRS_RESULTS_DIR", None)
+        else:
+            os.environ["SRS_RESULTS_DIR"] = env_results
+        source.unlink(missing_ok=True)
+    stamp_file.write_text(stamp)
+    return ChapterRun(chapter, "ok", time.monotonic() - start, output=output, parameters=injected)
+
+
+def run_chapters(chapters: list[str], parameters: dict, out_dir: Path, *, stamp_dir: Path,
+                 force: bool = False) -> list[ChapterRun]:
+    """Execute chapters in order, reporting progress; failures do not stop the others."""
+    runs = []
+    for i, chapter in enumerate(chapters, 1):
+        print(f"[{i}/{len(chapters)}] {chapter} ...", flush=True)
+        run = execute_chapter(chapter, parameters, out_dir / f"{chapter}.ipynb",
+                              stamp_dir=stamp_dir, force=force)
+        detail = {"ok": f"done in {run.seconds:.0f} s", "skipped": "unchanged, skipped",
+                  "failed": f"FAILED in {run.error}"}[run.status]
+        print(f"[{i}/{len(chapters)}] {chapter}: {detail}", flush=True)
+        runs.append(run)
+    failed = [r for r in runs if r.status == "failed"]
+    if failed:
+        print(f"\n{len(failed)} of {len(runs)} chapters failed:", file=sys.stderr)
+        for run in failed:
+            print(f"  {run.chapter}: {run.error}", file=sys.stderr)
+    return runs
+
+
+def stage_book(executed: Path, stage: Path) -> None:
+    """Copy the book's sources into ``stage`` with the executed notebooks in place."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, stage / name)
+    for path in BOOK.iterdir():
+        if path.is_file() and path.suffix not in (".py", ".ipynb"):
+            shutil.copy2(path, stage / "book" / path.name)
+        elif path.is_dir() and not path.name.startswith((".", "_")):
+            shutil.copytree(path, stage / "book" / path.name)
+    for notebook in executed.glob("*.ipynb"):
+        shutil.copy2(notebook, stage / "book" / notebook.name)
+    for result in executed.glob("*.json"):
+        shutil.copy2(result, stage / "book" / result.name)
+
+
+def build_html(source: Path) -> int:
+    """``jupyter-book build -W -n --keep-going`` into ``_build/html``."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    html = BUILD / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    command = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--all", str(source),
+               "--path-output", str(ROOT)]
+    print("[book] " + " ".join(command[1:]), flush=True)
+    return subprocess.run(command).returncode
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("notebooks", "book", "build", "corpus"),
+                        help="notebooks: re-execute the committed ci notebooks; book: execute "
+                             "every chapter with a profile and build the HTML book; build: "
+                             "build the HTML book from the committed notebooks; corpus: make "
+                             "sure the profile's corpus exists")
+    parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
+    parser.add_argument("--base_path", help="corpus to run on (required for --profile paper)")
+    parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
+    parser.add_argument("--force", action="store_true", help="re-run unchanged chapters too")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        return build_html(ROOT)
+    if not args.base_path:
+        ensure_corpus(args.profile)
+    if args.action == "corpus":
+        return 0
+    parameters = profile_parameters(args.profile, args.base_path)
+    chapters = args.chapters or chapters_from_toc()
+    if args.action == "notebooks":
+        if args.profile != "ci":
+            raise SystemExit("the committed notebooks hold the ci profile's outputs: use --profile ci")
+        runs = run_chapters(chapters, parameters, BOOK, stamp_dir=BUILD / "stamps" / "notebooks",
+                            force=args.force)
+        return 1 if any(r.status == "failed" for r in runs) else 0
+    executed = BUILD / "executed" / args.profile
+    runs = run_chapters(chapters, parameters, executed, stamp_dir=executed, force=args.force)
+    stage_book(executed, BUILD / "stage" / args.profile)
+    status = build_html(BUILD / "stage" / args.profile)
+    if status == 0:
+        print(f"[book] built {BUILD / 'html' / 'index.html'}", flush=True)
+    return 1 if status or any(r.status == "failed" for r in runs) else 0
