@@ -183,7 +183,10 @@ def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: 
                                    kernel_name="python3", cwd=str(BOOK),
                                    progress_bar=progress)
     except PapermillExecutionError as err:
-        message = f"cell {err.cell_index} (execution count {err.exec_count}): {err.ename}: {err.evalue}"
+        first_line = (err.source or "").strip().splitlines()[:1]
+        message = (f"cell {err.cell_index} of the executed notebook (execution count "
+                   f"{err.exec_count}, starting {first_line[0][:60]!r}): {err.ename}: {err.evalue}"
+                   if first_line else f"cell {err.cell_index}: {err.ename}: {err.evalue}")
         stamp_file.unlink(missing_ok=True)
         return ChapterRun(chapter, "failed", time.monotonic() - start, message, output, injected)
     finally:
