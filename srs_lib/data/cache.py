@@ -1,0 +1,250 @@
+"""A packed, memory-mapped copy of every loadable sticker of a corpus.
+
+Reading 174,695 small ``.npy`` files costs one open per sticker per epoch; the cache reads
+them once and packs them into a single array that is memory-mapped afterwards:
+
+* ``stickers-<fingerprint>-<nonce>.npy``: uint8 ``(N, 128, 128, 3)``, one row per loadable
+  sticker, sets in increasing id order, each set's stickers in its mapping order;
+* ``sticker_index.json``: the corpus fingerprint, the data file's name and shape, and for
+  every row its ``[set_id, sticker_id, emoji]`` (ids are exact JSON integers), plus the
+  stickers left out and why.
+
+The fingerprint hashes the names, sizes and modification times of every file under
+``npy_stickers`` and the content of every ``emoji_mapping.txt``: when any of them changes,
+:meth:`StickerCache.open` rebuilds the cache. A build never leaves a half-written cache:
+the data goes to a temporary file that is renamed (``os.replace``) into place, and the
+index, which is the only entry point, is written the same way, last. Until then the
+previous cache (or none) stays intact and is what a reader gets. A build killed outright
+leaves a ``*.tmp-<pid>`` file, removed by the next build.
+
+The default location is ``BASE/.srs_cache/``; pass ``cache_dir`` where the corpus is
+read-only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from srs_lib.data.stickers import MAPPING_FILE, STICKER_SHAPE, StickerError, StickerStore
+
+CACHE_FOLDER = ".srs_cache"
+INDEX_FILE = "sticker_index.json"
+FORMAT_VERSION = 1
+
+
+def corpus_fingerprint(sticker_root: str | os.PathLike) -> str:
+    """SHA-256 (hex) over the file names, sizes and mtimes under ``sticker_root`` (the
+    ``npy_stickers`` folder, one level of set folders) and the mappings' content."""
+    digest = hashlib.sha256(f"srs sticker cache v{FORMAT_VERSION} {STICKER_SHAPE}".encode())
+    for folder in sorted(os.scandir(sticker_root), key=lambda e: e.name):
+        digest.update(f"\0{folder.name}".encode())
+        if not folder.is_dir():
+            continue
+        for entry in sorted(os.scandir(folder.path), key=lambda e: e.name):
+            stat = entry.stat()
+            digest.update(f"\0{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+            if entry.name == MAPPING_FILE:
+                digest.update(Path(entry.path).read_bytes())
+    return digest.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(cache_dir: Path) -> None:
+    """Delete ``*.tmp-<pid>`` files left by builds whose process no longer runs."""
+    for path in cache_dir.glob("*.tmp-*"):
+        pid = path.name.rsplit(".tmp-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _write_json_atomically(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class StickerCache:
+    """An opened cache: ``images`` is a read-only memory map ``(N, 128, 128, 3)`` uint8.
+
+    Attributes: ``images``; ``keys`` (row → ``(set_id, sticker_id)``); ``emojis`` (row →
+    the mapping's emoji); ``excluded`` (``Counter`` of left-out stickers by reason,
+    ``"missing"`` or ``"unloadable"``); ``excluded_stickers`` (``[set_id, sticker_id,
+    reason, message]`` each); ``conversions`` (grayscale / RGBA files converted when built);
+    ``fingerprint``; ``directory``; ``built`` (whether this :meth:`open` built it).
+    Use :meth:`open` rather than the constructor.
+    """
+
+    def __init__(self, directory: Path, index: dict, images: np.ndarray, built: bool):
+        self.directory = directory
+        self.fingerprint: str = index["fingerprint"]
+        self.images = images
+        self.keys: list[tuple[int, int]] = [(s, k) for s, k, _ in index["rows"]]
+        self.emojis: list[str] = [emoji for _, _, emoji in index["rows"]]
+        self.excluded: Counter[str] = Counter(reason for _, _, reason, _ in index["excluded"])
+        self.excluded_stickers: list[list] = index["excluded"]
+        self.conversions: Counter[str] = Counter(index["conversions"])
+        self.built = built
+        self._rows = {key: row for row, key in enumerate(self.keys)}
+        self._set_rows: dict[int, list[int]] = {}
+        for row, (set_id, _) in enumerate(self.keys):
+            self._set_rows.setdefault(set_id, []).append(row)
+
+    @classmethod
+    def open(
+        cls,
+        base_path: str | os.PathLike,
+        cache_dir: str | os.PathLike | None = None,
+        *,
+        store: StickerStore | None = None,
+        rebuild: bool = False,
+        progress: bool = True,
+    ) -> "StickerCache":
+        """Open the cache of the corpus at ``base_path``, building it first if it is
+        missing, stale (fingerprint changed) or unreadable, or if ``rebuild`` is true.
+
+        ``cache_dir`` defaults to ``base_path/.srs_cache``; ``store`` reuses an opened
+        :class:`StickerStore` of the same corpus; ``progress`` shows a tqdm bar (stderr)
+        while building.
+        """
+        base_path = Path(base_path)
+        directory = Path(cache_dir) if cache_dir is not None else base_path / CACHE_FOLDER
+        store = store if store is not None else StickerStore(base_path)
+        fingerprint = corpus_fingerprint(store.root)
+        if not rebuild:
+            cache = cls._reopen(directory, fingerprint)
+            if cache is not None:
+                return cache
+        cls._build(store, directory, fingerprint, progress)
+        cache = cls._reopen(directory, fingerprint, built=True)
+        if cache is None:
+            raise RuntimeError(f"the sticker cache just built in {directory} cannot be reopened")
+        return cache
+
+    @classmethod
+    def _reopen(cls, directory: Path, fingerprint: str, built: bool = False) -> "StickerCache | None":
+        try:
+            with open(directory / INDEX_FILE, encoding="utf-8") as handle:
+                index = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if index.get("format") != FORMAT_VERSION or index.get("fingerprint") != fingerprint:
+            return None
+        try:
+            images = np.load(directory / index["data_file"], mmap_mode="r", allow_pickle=False)
+            if images.shape != tuple(index["shape"]) or images.dtype != np.uint8:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(directory, index, images, built)
+
+    @staticmethod
+    def _build(store: StickerStore, directory: Path, fingerprint: str, progress: bool) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OSError(
+                f"cannot create the sticker cache folder {directory} ({error.strerror}); "
+                f"pass cache_dir to put the cache elsewhere"
+            ) from None
+        _remove_stale_temporaries(directory)
+        rows, excluded = [], []
+        conversions: Counter[str] = Counter()
+        for set_id in sorted(store.sets):
+            sticker_set = store.sets[set_id]
+            for sticker_id, emoji in zip(sticker_set.sticker_ids, sticker_set.emojis):
+                check = store.check(set_id, sticker_id)
+                if check.usable:
+                    rows.append([set_id, sticker_id, emoji])
+                    if check.conversion is not None:
+                        conversions[check.conversion] += 1
+                else:
+                    reason = "missing" if check.missing else "unloadable"
+                    excluded.append([set_id, sticker_id, reason, check.error])
+        data_name = f"stickers-{fingerprint[:12]}-{secrets.token_hex(4)}.npy"
+        tmp = directory / f"{data_name}.tmp-{os.getpid()}"
+        shape = (len(rows),) + STICKER_SHAPE
+        try:
+            if rows:
+                images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                bar = tqdm(rows, desc="packing stickers", unit=" stickers", disable=not progress)
+                for row, (set_id, sticker_id, _) in enumerate(bar):
+                    images[row] = store.load(set_id, sticker_id)
+                images.flush()
+                del images
+            else:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, np.zeros(shape, dtype=np.uint8))
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, directory / data_name)
+        except StickerError as error:
+            raise StickerError(f"sticker cache not built: {error}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        previous = None
+        try:
+            with open(directory / INDEX_FILE, encoding="utf-8") as handle:
+                previous = json.load(handle).get("data_file")
+        except (OSError, ValueError):
+            pass
+        index = {
+            "format": FORMAT_VERSION,
+            "fingerprint": fingerprint,
+            "data_file": data_name,
+            "shape": list(shape),
+            "rows": rows,
+            "excluded": excluded,
+            "conversions": dict(conversions),
+        }
+        try:
+            _write_json_atomically(directory / INDEX_FILE, index)
+        except BaseException:
+            (directory / data_name).unlink(missing_ok=True)
+            raise
+        if previous and previous != data_name:
+            (directory / previous).unlink(missing_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def row(self, set_id: int, sticker_id: int) -> int:
+        """Row of a sticker in :attr:`images`; ``KeyError`` if it is not cached."""
+        return self._rows[(set_id, sticker_id)]
+
+    def set_rows(self, set_id: int) -> np.ndarray:
+        """Rows of a set's cached stickers in mapping order, int64 ``(k,)`` (empty if none)."""
+        return np.asarray(self._set_rows.get(set_id, []), dtype=np.int64)
+
+    def load(self, set_id: int, sticker_id: int) -> np.ndarray:
+        """One sticker, ``(128, 128, 3)`` uint8 (a view into the memory map)."""
+        return self.images[self.row(set_id, sticker_id)]
+
+    def load_many(self, keys) -> np.ndarray:
+        """Stickers for ``(set_id, sticker_id)`` keys, ``(n, 128, 128, 3)`` uint8 (a copy)."""
+        rows = np.asarray([self.row(s, k) for s, k in keys], dtype=np.int64)
+        return np.asarray(self.images[rows])
