@@ -1,0 +1,102 @@
+"""Fusion network of SRS (section 5.5, equations 12-16): from per-utterance interactions
+to one matching score per (context, candidate sticker)."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from srs_lib.layers.utterance_encoder import AttentiveModule
+
+
+@keras.saving.register_keras_serializable(package="srs_lib")
+class FusionNetwork(keras.layers.Layer):
+    """Fusion RNN, fusion Transformer, SUBMULT and the prediction GRU (eqs. 12-16).
+
+    g_i = GRU(Q2_i, g_{i-1}) (short-term, eq. 12); ĝ = attentive module of eqs. 3-6 over
+    the Q2 sequence (long-term, eq. 13); ḡ_i = ReLU(W_s[(ĝ_i − g_i)⊙(ĝ_i − g_i); ĝ_i⊙g_i]
+    + b_s) (eq. 14); g̃ = last state of a GRU over ḡ (eq. 15); ŷ = FC(g̃) (eq. 16).
+
+    Padded utterances are masked: both GRUs carry their state through them unchanged (so
+    they stop at the true number of utterances) and the attentive module gives them no
+    weight.
+
+    Args:
+        hidden: width of the GRU states and of ḡ.
+        dropout: dropout rate of the fusion Transformer's equation 5.
+        heads: attention heads of the fusion Transformer (paper: 1).
+        use_fusion_rnn: False is "SRS w/o FR": no fusion RNN and hence no SUBMULT; the
+            prediction GRU reads the fusion Transformer's output ĝ directly.
+        score_activation: "sigmoid" gives the paper's ŷ ∈ (0, 1); None gives a raw score.
+
+    Call arguments:
+        inputs: Q2 `(batch, utterances, dim)`.
+        mask: `(batch, utterances)` bool, True for real utterances.
+
+    Returns:
+        ŷ `(batch,)`.
+    """
+
+    def __init__(self, hidden=100, dropout=0.1, heads=1, use_fusion_rnn=True,
+                 score_activation="sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # takes the utterance mask; see compute_mask
+        self.hidden = hidden
+        self.dropout = dropout
+        self.heads = heads
+        self.use_fusion_rnn = use_fusion_rnn
+        self.score_activation = score_activation
+        self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
+                                                  name="fusion_transformer")
+        if use_fusion_rnn:
+            self.fusion_rnn = keras.layers.GRU(hidden, return_sequences=True,
+                                               name="fusion_rnn")
+            self.submult = keras.layers.Dense(hidden, activation="relu", name="submult")
+        self.prediction_rnn = keras.layers.GRU(hidden, name="prediction_rnn")
+        self.score = keras.layers.Dense(1, activation=score_activation, name="score")
+
+    def build(self, input_shape):
+        batch, utterances, dim = input_shape
+        self.fusion_transformer.build(input_shape)
+        if self.use_fusion_rnn:
+            if dim != self.hidden:
+                raise ValueError(
+                    f"SUBMULT compares ĝ (width {dim}) with g (width {self.hidden}): the "
+                    "input width must equal hidden."
+                )
+            self.fusion_rnn.build(input_shape)
+            self.submult.build((batch, utterances, 2 * self.hidden))
+            self.prediction_rnn.build((batch, utterances, self.hidden))
+        else:
+            self.prediction_rnn.build(input_shape)
+        self.score.build((batch, self.hidden))
+
+    def call(self, inputs, mask=None, training=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        g_hat = self.fusion_transformer(inputs, mask=mask, training=training)
+        if self.use_fusion_rnn:
+            g = self.fusion_rnn(inputs, mask=mask, training=training)
+            difference = g_hat - g
+            g_bar = self.submult(ops.concatenate([difference * difference, g_hat * g],
+                                                 axis=-1))
+        else:
+            g_bar = g_hat
+        g_tilde = self.prediction_rnn(g_bar, mask=mask, training=training)
+        return ops.squeeze(self.score(g_tilde), axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # one score per sequence: the utterance mask ends here
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:1]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "hidden": self.hidden,
+            "dropout": self.dropout,
+            "heads": self.heads,
+            "use_fusion_rnn": self.use_fusion_rnn,
+            "score_activation": self.score_activation,
+        })
+        return config

@@ -1,0 +1,178 @@
+"""Sticker encoder of SRS (section 5.2, equation 1) with its emoji-classification head.
+
+O, O_flat = Inception-v3(c): O is a p×p grid of feature vectors (the paper's released code
+takes the 17×17×768 "mixed_7e" endpoint, which is 6×6×768 at the stickers' 128×128 size; in
+`keras.applications.InceptionV3` that layer is `mixed7`), O_flat the pooled output of the
+whole network. Both are projected to the model width d. A linear layer on O_flat predicts
+each sticker's emoji (the auxiliary task L_s).
+
+For CPU-sized runs, `backbone="small_cnn"` replaces Inception-v3 by four strided
+convolutions on a resized sticker, with the same two outputs.
+"""
+from __future__ import annotations
+
+import warnings
+
+import keras
+from keras import ops
+
+BACKBONES = ("inception_v3", "small_cnn")
+DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64}
+SMALL_CNN_FILTERS = (32, 64, 128, 256)
+
+
+class PretrainedWeightsWarning(UserWarning):
+    """The pretrained backbone weights could not be loaded; the backbone starts at random."""
+
+
+def build_backbone(backbone, image_size, weights):
+    """A Keras model mapping `(batch, size, size, 3)` images in [-1, 1] to two outputs.
+
+    Returns a model with outputs `[feature_map, top]`: the p×p map that becomes O and the
+    last feature map, pooled into O_flat. `weights` is "imagenet" (Inception-v3 only), a
+    path given to `Model.load_weights` (a `.weights.h5`, `.keras` or Keras-applications
+    `.h5` file of the same backbone) or None (random initialisation). If ImageNet weights
+    cannot be loaded (no network), warns once and starts from random initialisation.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}.")
+    if weights == "imagenet" and backbone != "inception_v3":
+        raise ValueError(
+            f"There are no ImageNet weights for backbone {backbone!r}: pass weights=None "
+            "(pretrained=False in SRS) or a path to weights of this backbone."
+        )
+    shape = (image_size, image_size, 3)
+    if backbone == "inception_v3":
+        try:
+            base = keras.applications.InceptionV3(
+                include_top=False, weights="imagenet" if weights == "imagenet" else None,
+                input_shape=shape,
+            )
+        except Exception as error:  # Keras raises a plain Exception when offline.
+            if weights != "imagenet":
+                raise
+            warnings.warn(
+                "Could not load the ImageNet weights of Inception-v3 "
+                f"({type(error).__name__}: {error}). The sticker encoder starts from random "
+                "initialisation: this run amounts to the paper's 'SRS w/o pretrain' ablation "
+                "(Table 4), not to SRS.",
+                PretrainedWeightsWarning,
+                stacklevel=3,
+            )
+            base = keras.applications.InceptionV3(
+                include_top=False, weights=None, input_shape=shape
+            )
+        model = keras.Model(
+            base.inputs, [base.get_layer("mixed7").output, base.output], name="inception_v3"
+        )
+    else:
+        inputs = keras.Input(shape)
+        x = inputs
+        outputs = []
+        for index, filters in enumerate(SMALL_CNN_FILTERS, start=1):
+            x = keras.layers.Conv2D(
+                filters, 3, strides=2, padding="same", activation="relu", name=f"conv{index}"
+            )(x)
+            outputs.append(x)
+        # The map after three convolutions (size/8) plays mixed7's part, the last one mixed10's.
+        model = keras.Model(inputs, [outputs[2], outputs[3]], name="small_cnn")
+    if weights not in (None, "imagenet"):
+        model.load_weights(weights)
+    return model
+
+
+@keras.saving.register_keras_serializable(package="srs_lib")
+class StickerEncoder(keras.layers.Layer):
+    """Equation 1 plus the emoji head: stickers → (O, O_flat, emoji logits).
+
+    Stickers are taken as stored (uint8 or float in 0-255, any spatial size), resized to
+    `image_size` if needed and scaled to [-1, 1] inside the layer. Every leading axis is
+    flattened before the backbone, so `(batch, candidates, ...)` stickers are encoded once
+    each, as one `(batch·candidates, ...)` batch.
+
+    Args:
+        n_emoji: size of the emoji vocabulary (outputs of the classification head).
+        hidden: model width d that O and O_flat are projected to.
+        backbone: "inception_v3" (the paper) or "small_cnn" (CPU-sized runs).
+        image_size: side the backbone sees; None: 128 for Inception-v3 (the stickers'
+            own size, O is 6×6), 64 for the small CNN (O is 8×8).
+        backbone_weights: "imagenet", a weights file of the backbone, or None.
+
+    Call arguments:
+        inputs: `(batch, candidates, height, width, 3)` or `(batch, height, width, 3)`.
+
+    Returns:
+        O: `(batch, candidates, p, p, dim)`; O_flat: `(batch, candidates, dim)`;
+        emoji logits: `(batch, candidates, n_emoji)` (without the candidates axis for
+        rank-4 input).
+    """
+
+    def __init__(self, n_emoji, hidden=100, backbone="inception_v3", image_size=None,
+                 backbone_weights=None, **kwargs):
+        super().__init__(**kwargs)
+        self.n_emoji = n_emoji
+        self.hidden = hidden
+        self.backbone_name = backbone
+        self.image_size = image_size or DEFAULT_IMAGE_SIZE.get(backbone)
+        self.backbone_weights = backbone_weights
+        self.backbone = build_backbone(backbone, self.image_size, backbone_weights)
+        map_shape, top_shape = (tuple(output.shape) for output in self.backbone.outputs)
+        self.grid_size = map_shape[1]
+        self._map_channels, self._top_channels = map_shape[-1], top_shape[-1]
+        self.map_projection = keras.layers.Dense(hidden, name="map_projection")
+        self.pooled_projection = keras.layers.Dense(hidden, name="pooled_projection")
+        self.emoji_head = keras.layers.Dense(n_emoji, name="emoji_head")
+
+    def build(self, input_shape):
+        self.map_projection.build((None, self.grid_size, self.grid_size, self._map_channels))
+        self.pooled_projection.build((None, self._top_channels))
+        self.emoji_head.build((None, self.hidden))
+
+    def preprocess(self, stickers):
+        """`(n, height, width, 3)` in 0-255 → `(n, image_size, image_size, 3)` in [-1, 1]."""
+        images = ops.cast(stickers, "float32")
+        if tuple(ops.shape(images)[1:3]) != (self.image_size, self.image_size):
+            images = ops.image.resize(images, (self.image_size, self.image_size))
+        return images / 127.5 - 1.0
+
+    def call(self, inputs, training=None):
+        shape = ops.shape(inputs)
+        leading = tuple(shape[:-3])
+        images = self.preprocess(ops.reshape(inputs, (-1, *shape[-3:])))
+        feature_map, top = self.backbone(images, training=training)
+        sticker_map = self.map_projection(feature_map)
+        sticker_vector = self.pooled_projection(ops.mean(top, axis=(1, 2)))
+        emoji_logits = self.emoji_head(sticker_vector)
+        p = self.grid_size
+        return (
+            ops.reshape(sticker_map, (*leading, p, p, self.hidden)),
+            ops.reshape(sticker_vector, (*leading, self.hidden)),
+            ops.reshape(emoji_logits, (*leading, self.n_emoji)),
+        )
+
+    def compute_output_shape(self, input_shape):
+        leading = tuple(input_shape[:-3])
+        p = self.grid_size
+        return (
+            (*leading, p, p, self.hidden),
+            (*leading, self.hidden),
+            (*leading, self.n_emoji),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "n_emoji": self.n_emoji,
+            "hidden": self.hidden,
+            "backbone": self.backbone_name,
+            "image_size": self.image_size,
+            "backbone_weights": self.backbone_weights,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        # A saved layer carries its trained weights: never fetch or read the initial ones.
+        layer = cls(**{**config, "backbone_weights": None})
+        layer.backbone_weights = config["backbone_weights"]
+        return layer

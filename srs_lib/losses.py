@@ -1,0 +1,105 @@
+"""Training objectives of SRS (section 5.6): the ranking hinge loss of equation 17 and the
+auxiliary emoji-classification loss L_s of section 5.2.
+
+The functions return one value per context, `(batch,)`; the Keras `Loss` wrappers average
+them over the batch (Keras' default "sum_over_batch_size" reduction), which is what
+:func:`srs_loss` does too. Use the wrappers with `compile`:
+
+    model.compile(optimizer,
+                  loss={"scores": HingeLoss(margin), "emoji_logits": EmojiLoss()},
+                  loss_weights={"scores": 1.0, "emoji_logits": model.emoji_loss_weight})
+
+with targets `{"scores": positive_index, "emoji_logits": emoji_labels}`.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def _positive_mask(positive, num_candidates):
+    """`(batch,)` indices or `(batch, candidates)` one-hot → `(batch, candidates)` float."""
+    if len(ops.shape(positive)) == 1:
+        return ops.one_hot(ops.cast(positive, "int32"), num_candidates)
+    return ops.cast(positive, "float32")
+
+
+def hinge_loss(positive, scores, margin=1.0):
+    """Equation 17 per context: Σ over negatives of max(0, ŷ_neg − ŷ_pos + margin).
+
+    Args:
+        positive: `(batch,)` index of the ground-truth candidate, or `(batch, candidates)`
+            one-hot.
+        scores: `(batch, candidates)` matching scores ŷ.
+        margin: the hinge margin (not given in the paper; the released code used 1).
+
+    Returns:
+        `(batch,)` the sum over the candidates - 1 negatives (not their mean).
+    """
+    scores = ops.convert_to_tensor(scores, "float32")
+    is_positive = _positive_mask(ops.convert_to_tensor(positive), ops.shape(scores)[-1])
+    positive_score = ops.sum(scores * is_positive, axis=-1, keepdims=True)
+    violations = ops.relu(scores - positive_score + margin)
+    return ops.sum(violations * (1.0 - is_positive), axis=-1)
+
+
+def emoji_loss(labels, logits, mask=None):
+    """L_s per context: mean cross-entropy of the emoji head over the known candidates.
+
+    Args:
+        labels: `(batch, candidates)` int emoji ids; negative ids mark candidates whose
+            emoji is unknown (or padded candidates) and are ignored.
+        logits: `(batch, candidates, n_emoji)`.
+        mask: optional `(batch, candidates)` bool, True where the label counts; combined
+            with `labels >= 0`.
+
+    Returns:
+        `(batch,)`; 0 for a context without any known label.
+    """
+    labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+    known = ops.greater_equal(labels, 0)
+    if mask is not None:
+        known = ops.logical_and(known, ops.cast(mask, "bool"))
+    cross_entropy = keras.losses.sparse_categorical_crossentropy(
+        ops.where(known, labels, 0), ops.convert_to_tensor(logits, "float32"),
+        from_logits=True)
+    weights = ops.cast(known, "float32")
+    return ops.sum(cross_entropy * weights, axis=-1) / ops.maximum(
+        ops.sum(weights, axis=-1), 1.0)
+
+
+def srs_loss(positive, scores, emoji_labels, emoji_logits, margin=1.0, emoji_weight=1.0):
+    """L_r + emoji_weight · L_s, each averaged over the batch (a scalar).
+
+    `emoji_weight=0` is the "SRS w/o Classify" ablation.
+    """
+    return ops.mean(hinge_loss(positive, scores, margin)) + emoji_weight * ops.mean(
+        emoji_loss(emoji_labels, emoji_logits))
+
+
+@keras.saving.register_keras_serializable(package="srs_lib")
+class HingeLoss(keras.losses.Loss):
+    """:func:`hinge_loss` as a Keras loss (targets: positive index or one-hot)."""
+
+    def __init__(self, margin=1.0, name="hinge_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = margin
+
+    def call(self, y_true, y_pred):
+        return hinge_loss(y_true, y_pred, self.margin)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"margin": self.margin})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="srs_lib")
+class EmojiLoss(keras.losses.Loss):
+    """:func:`emoji_loss` as a Keras loss (targets: emoji ids, negative = unknown)."""
+
+    def __init__(self, name="emoji_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return emoji_loss(y_true, y_pred)

@@ -1,0 +1,89 @@
+"""Fusion network (paper eqs. 12-16)."""
+import numpy as np
+import pytest
+
+import srs_lib  # noqa: F401  (selects the torch backend before keras is imported)
+import keras
+from keras import ops
+
+from srs_lib.layers import FusionNetwork
+
+
+def _numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def _sequences(batch=3, utterances=5, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    q2 = rng.normal(size=(batch, utterances, dim)).astype("float32")
+    lengths = np.resize(np.arange(1, utterances + 1)[::-1], batch)
+    return q2, np.arange(utterances) < lengths[:, None]
+
+
+@pytest.mark.parametrize("batch,utterances,hidden", [(1, 1, 4), (3, 5, 8), (6, 20, 10)])
+def test_shapes_and_score_range(batch, utterances, hidden):
+    q2, mask = _sequences(batch, utterances, hidden)
+    network = FusionNetwork(hidden=hidden)
+    scores = _numpy(network(q2, mask=mask))
+    assert scores.shape == (batch,) == network.compute_output_shape(q2.shape)
+    assert np.all((scores > 0) & (scores < 1))  # the paper's ŷ ∈ (0, 1)
+    raw_network = FusionNetwork(hidden=hidden, score_activation=None)
+    raw_network(q2, mask=mask)
+    raw_network.set_weights(network.get_weights())
+    raw = _numpy(raw_network(q2, mask=mask))
+    np.testing.assert_allclose(1 / (1 + np.exp(-raw)), scores, rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_fusion_rnn", [True, False])
+def test_padded_utterances_change_nothing(use_fusion_rnn):
+    """A context padded to more utterances scores as the context itself, unpadded."""
+    rng = np.random.default_rng(1)
+    network = FusionNetwork(hidden=8, use_fusion_rnn=use_fusion_rnn)
+    for real in (1, 3):
+        context = rng.normal(size=(1, real, 8)).astype("float32")
+        alone = _numpy(network(context))
+        padded = np.concatenate([context, rng.normal(size=(1, 4, 8)) * 100], axis=1)
+        mask = np.arange(real + 4)[None] < real
+        np.testing.assert_allclose(_numpy(network(padded.astype("float32"), mask=mask)),
+                                   alone, rtol=1e-5, atol=1e-6)
+
+
+def test_without_fusion_rnn_drops_the_gru_branch_and_submult():
+    full = FusionNetwork(hidden=8)
+    ablated = FusionNetwork(hidden=8, use_fusion_rnn=False)
+    q2, mask = _sequences()
+    full(q2, mask=mask)
+    ablated(q2, mask=mask)
+    assert not hasattr(ablated, "fusion_rnn") and not hasattr(ablated, "submult")
+    gru = 3 * (8 * 8 + 8 * 8 + 2 * 8)  # kernel, recurrent kernel, two biases (reset_after)
+    submult = 2 * 8 * 8 + 8
+    assert full.count_params() - ablated.count_params() == gru + submult
+
+
+def test_submult_needs_the_model_width():
+    with pytest.raises(ValueError, match="must equal hidden"):
+        FusionNetwork(hidden=8)(np.zeros((1, 2, 6), "float32"))
+    assert FusionNetwork(hidden=8, use_fusion_rnn=False)(
+        np.zeros((1, 2, 6), "float32")).shape == (1,)
+
+
+def test_gradient_reaches_every_weight():
+    q2, mask = _sequences(seed=2)
+    network = FusionNetwork(hidden=8, heads=2)
+    loss = ops.sum(network(q2, mask=mask, training=True))
+    loss.backward()
+    assert len(network.trainable_weights) == 21  # 11 Transformer, 3 + 3 GRU, 2 + 2 dense
+    for weight in network.trainable_weights:
+        grad = weight.value.grad.detach().cpu().numpy()
+        assert np.all(np.isfinite(grad)) and np.any(grad != 0), weight.path
+
+
+def test_keras_round_trip(tmp_path):
+    q2, mask = _sequences(seed=3)
+    inputs, mask_input = keras.Input((5, 8)), keras.Input((5,), dtype="bool")
+    network = FusionNetwork(hidden=8, heads=2, score_activation=None)
+    model = keras.Model([inputs, mask_input], network(inputs, mask=mask_input))
+    model.save(tmp_path / "fusion.keras")
+    loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
+    assert loaded.layers[-1].get_config() == network.get_config()
+    np.testing.assert_array_equal(_numpy(loaded([q2, mask])), _numpy(model([q2, mask])))

@@ -1,0 +1,125 @@
+"""Sticker encoder (paper eq. 1) with the emoji head."""
+import warnings
+
+import numpy as np
+import pytest
+
+import srs_lib  # noqa: F401  (selects the torch backend before keras is imported)
+import keras
+from keras import ops
+
+from srs_lib.layers import PretrainedWeightsWarning, StickerEncoder
+from srs_lib.layers import sticker_encoder as sticker_encoder_module
+
+
+def _numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def _stickers(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=shape).astype("uint8")
+
+
+@pytest.mark.parametrize("leading,image_size,grid", [((2, 3), None, 8), ((4,), 32, 4),
+                                                     ((1, 1), 16, 2)])
+def test_small_cnn_shapes(leading, image_size, grid):
+    encoder = StickerEncoder(7, hidden=12, backbone="small_cnn", image_size=image_size)
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((*leading, 128, 128, 3)))
+    assert encoder.grid_size == grid
+    assert tuple(sticker_map.shape) == (*leading, grid, grid, 12)
+    assert tuple(sticker_vector.shape) == (*leading, 12)
+    assert tuple(emoji_logits.shape) == (*leading, 7)
+    assert encoder.compute_output_shape((*leading, 128, 128, 3)) == (
+        (*leading, grid, grid, 12), (*leading, 12), (*leading, 7))
+
+
+def test_each_sticker_is_encoded_on_its_own():
+    """(batch, candidates) stickers give what each sticker gives alone; uint8 = float."""
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn")
+    stickers = _stickers((2, 3, 128, 128, 3))
+    together = [_numpy(x) for x in encoder(stickers)]
+    alone = [_numpy(x) for x in encoder(stickers[1, 2:3])]
+    for batched, single in zip(together, alone):
+        np.testing.assert_allclose(batched[1, 2], single[0], rtol=1e-5, atol=1e-5)
+    as_float = [_numpy(x) for x in encoder(stickers.astype("float32"))]
+    for a, b in zip(together, as_float):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_inception_v3_gives_a_6x6_grid_from_mixed7():
+    encoder = StickerEncoder(5, hidden=8, backbone="inception_v3", backbone_weights=None)
+    assert encoder.image_size == 128 and encoder.grid_size == 6
+    assert encoder.backbone.outputs[0].shape[1:] == (6, 6, 768)
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((1, 2, 128, 128, 3)))
+    assert tuple(sticker_map.shape) == (1, 2, 6, 6, 8)
+    assert tuple(sticker_vector.shape) == (1, 2, 8)
+    assert tuple(emoji_logits.shape) == (1, 2, 5)
+
+
+def test_offline_imagenet_falls_back_to_random_init_with_one_warning(monkeypatch):
+    real_inception = keras.applications.InceptionV3
+
+    def offline_inception(*args, weights="imagenet", **kwargs):
+        if weights == "imagenet":
+            raise Exception("URL fetch failure: no network")
+        return real_inception(*args, weights=weights, **kwargs)
+
+    monkeypatch.setattr(sticker_encoder_module.keras.applications, "InceptionV3",
+                        offline_inception)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoder = StickerEncoder(5, hidden=8, backbone="inception_v3",
+                                 backbone_weights="imagenet")
+    ours = [w for w in caught if issubclass(w.category, PretrainedWeightsWarning)]
+    assert len(ours) == 1
+    assert "w/o pretrain" in str(ours[0].message)
+    assert encoder.grid_size == 6 and encoder.backbone_weights == "imagenet"
+
+
+def test_imagenet_weights_are_refused_for_the_small_cnn():
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        StickerEncoder(5, backbone="small_cnn", backbone_weights="imagenet")
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        StickerEncoder(5, backbone="resnet")
+
+
+def test_backbone_weights_load_from_a_file(tmp_path):
+    source = StickerEncoder(5, hidden=8, backbone="small_cnn")
+    path = tmp_path / "small_cnn.weights.h5"
+    source.backbone.save_weights(path)
+    loaded = StickerEncoder(5, hidden=8, backbone="small_cnn", backbone_weights=str(path))
+    for a, b in zip(source.backbone.weights, loaded.backbone.weights):
+        np.testing.assert_array_equal(_numpy(a), _numpy(b))
+
+
+def test_gradient_reaches_every_weight():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32)
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((2, 2, 128, 128, 3)),
+                                                        training=True)
+    loss = ops.sum(sticker_map ** 2) + ops.sum(sticker_vector ** 2) + ops.sum(
+        emoji_logits[..., 0])
+    loss.backward()
+    assert len(encoder.trainable_weights) == 14  # 4 convolutions, 3 dense layers
+    for weight in encoder.trainable_weights:
+        grad = weight.value.grad.detach().cpu().numpy()
+        assert np.all(np.isfinite(grad)) and np.any(grad != 0), weight.path
+
+
+def test_keras_round_trip_does_not_reload_initial_weights(tmp_path):
+    """The saved file carries the weights: the initial weights file may be gone."""
+    initial = StickerEncoder(5, hidden=8, backbone="small_cnn")
+    weights_path = tmp_path / "initial.weights.h5"
+    initial.backbone.save_weights(weights_path)
+
+    inputs = keras.Input((2, 128, 128, 3))
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn",
+                             backbone_weights=str(weights_path))
+    model = keras.Model(inputs, encoder(inputs))
+    model.save(tmp_path / "sticker_encoder.keras")
+    weights_path.unlink()
+
+    loaded = keras.saving.load_model(tmp_path / "sticker_encoder.keras", safe_mode=True)
+    assert loaded.layers[-1].get_config() == encoder.get_config()
+    stickers = _stickers((3, 2, 128, 128, 3)).astype("float32")
+    for a, b in zip(model(stickers), loaded(stickers)):
+        np.testing.assert_array_equal(_numpy(a), _numpy(b))
