@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name: (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("srs_lib.data.validate", "check a corpus in the StickerChat release format"),
     "stats": ("srs_lib.data.stats", "Table 1 and section 3.2 statistics of a corpus"),
+    "train": ("srs_lib.training.train_command", "train a ranking model (the released code's command line)"),
+    "evaluate": ("srs_lib.training.evaluate_command", "evaluate a saved model on a split"),
+    "bench": ("srs_lib.bench", "training, evaluation and loader throughput and peak memory"),
     "experiments": ("srs_lib.experiments", "execute the chapters with papermill and build the book"),
 }
 
@@ -40,4 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m srs_lib {name}", description=help_)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

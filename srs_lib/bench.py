@@ -1,0 +1,131 @@
+"""``python -m srs_lib bench``: training, evaluation and loader throughput, and peak memory.
+
+    python -m srs_lib bench --base_path data/small [--profile cpu|paper] [--json OUT]
+
+Everything is measured in one run on the current device, so the figures can be compared
+with each other (ratios), not across machines: these machines are shared and noisy.
+
+* ``pipeline_contexts_per_s``: batches assembled from the packed cache by the loader alone
+  (worker threads as in training), no model;
+* ``train_contexts_per_s``: optimisation steps of the joint stage on batches already in
+  memory (the loader excluded), after warm-up steps;
+* ``eval_contexts_per_s``: scoring batches without gradients;
+* ``loader_headroom``: pipeline / training throughput (above 1: the loader keeps up);
+* ``peak_rss_mib`` (the process) and, on a GPU, ``peak_gpu_mib`` (allocated by torch).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def machine_description() -> dict:
+    import keras
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "keras": keras.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: int = 3,
+                  batches: int = 40, cache_dir=None, **changes) -> dict:
+    """Measure one configuration; ``changes`` override the profile's training options."""
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.trainer import Trainer, score_batches
+
+    config = profile_config(profile, steps=warmup + steps, **changes)
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, "bench", cache_dir=cache_dir, verbose=False)
+        data = trainer.train_batches
+        n = min(batches, len(data))
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
+            loaded = list(pool.map(data.__getitem__, range(n)))
+        pipeline_seconds = time.monotonic() - start
+        pipeline_contexts = sum(len(t["label"]) for _, t in loaded)
+
+        joint = config.emoji_steps  # the first step of the joint stage
+        for i in range(warmup):
+            trainer.train_step(*loaded[i % n], joint + i)
+        _sync(trainer.device)
+        start = time.monotonic()
+        contexts = 0
+        for i in range(steps):
+            inputs, targets = loaded[(warmup + i) % n]
+            trainer.train_step(inputs, targets, joint + warmup + i)
+            contexts += len(targets["label"])
+        _sync(trainer.device)
+        train_seconds = time.monotonic() - start
+
+        start = time.monotonic()
+        scores, _, _ = score_batches(trainer.model, trainer.eval_batches,
+                                     limit=n * config.batch_size)
+        _sync(trainer.device)
+        eval_seconds = time.monotonic() - start
+
+    result = {
+        "profile": profile,
+        "config": config.to_dict(),
+        "device": trainer.device,
+        "batch_size": config.batch_size,
+        "candidates": config.n_candidates,
+        "pipeline_contexts_per_s": pipeline_contexts / pipeline_seconds,
+        "train_contexts_per_s": contexts / train_seconds,
+        "train_seconds_per_step": train_seconds / steps,
+        "eval_contexts_per_s": len(scores) / eval_seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    result["loader_headroom"] = result["pipeline_contexts_per_s"] / result["train_contexts_per_s"]
+    if trainer.device == "cuda":
+        import torch
+
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
+    parser.add_argument("--profile", default="cpu", choices=("cpu", "paper", "ci"))
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
+    parser.add_argument("--batches", type=int, default=40, help="batches the loader assembles (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, help="override the profile's batch size")
+    parser.add_argument("--workers", type=int, help="override the profile's loader threads")
+    parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
+    parser.add_argument("--json", dest="json_out", help="also write the results to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers)) if v}
+    result = run_benchmark(args.base_path, args.profile, steps=args.steps, warmup=args.warmup,
+                           batches=args.batches, cache_dir=args.cache_dir, **changes)
+    for key in ("device", "pipeline_contexts_per_s", "train_contexts_per_s", "eval_contexts_per_s",
+                "loader_headroom", "peak_rss_mib", "peak_gpu_mib"):
+        if key in result:
+            value = result[key]
+            print(f"{key:<26} {value:.1f}" if isinstance(value, float) else f"{key:<26} {value}")
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0

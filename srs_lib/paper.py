@@ -1,0 +1,41 @@
+"""The figures the paper reports, in one place, so that every table and plot of the book
+can put them beside ours, labelled as the paper's (Gao et al., WWW 2020)."""
+from __future__ import annotations
+
+TABLE1 = {
+    "train": {"pairs": 320_168, "avg_words_per_utterance": 7.54, "avg_users": 5.81},
+    "val": {"pairs": 10_000, "avg_words_per_utterance": 7.50, "avg_users": 5.81},
+    "test": {"pairs": 10_000, "avg_words_per_utterance": 7.42, "avg_users": 5.79},
+    "library": {"sticker_sets": 3_516, "stickers": 174_695, "avg_stickers_per_set": 49.64},
+    "avg_utterances": 15.5,
+}
+"""Table 1 and section 3.2; ``avg_utterances`` is over all splits."""
+
+FIGURE2_MEAN_SSIM = 0.258
+"""Section 3.3 / Figure 2: mean SSIM between a ground truth and its negatives."""
+
+METRICS = ("MAP", "R10@1", "R10@2", "R10@5")
+
+TABLE3 = {
+    "Synergistic": (0.593, 0.438, 0.569, 0.798),
+    "PSAC": (0.662, 0.533, 0.641, 0.836),
+    "SMN": (0.524, 0.357, 0.488, 0.737),
+    "DAM": (0.620, 0.474, 0.601, 0.813),
+    "MRFN": (0.684, 0.557, 0.672, 0.853),
+    "SRS": (0.709, 0.590, 0.703, 0.872),
+}
+"""Table 3: test-set results with 10 candidates, in :data:`METRICS` order."""
+
+TABLE4 = {
+    "SRS w/o pretrain": (0.650, 0.510, 0.641, 0.833),
+    "SRS w/o Classify": (0.707, 0.588, 0.700, 0.871),
+    "SRS w/o DIN": (0.680, 0.552, 0.669, 0.854),
+    "SRS w/o FR": (0.677, 0.551, 0.663, 0.863),
+    "SRS": TABLE3["SRS"],
+}
+"""Table 4: ablations, in :data:`METRICS` order."""
+
+
+def row(table: dict, name: str) -> dict:
+    """One row of Table 3 or 4 as ``{metric: value}``."""
+    return dict(zip(METRICS, table[name]))

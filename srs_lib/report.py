@@ -1,0 +1,62 @@
+"""Key results of each executed chapter, recorded for the reproduction report.
+
+A chapter ends with ``record("01_dataset", {...}, base_path=..., profile=...)``. When the
+chapter runs under the experiments runner, ``SRS_RESULTS_DIR`` names the folder of the
+executed notebook and the results land beside it as ``<chapter>.results.json``, with their
+provenance: the corpus (the generator's preset and seed, or the real StickerChat), the
+profile, the seed, the date and the code's commit. Run by hand (or by nbval), ``record``
+writes nothing and just returns the record. :func:`collect` reads them back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+RESULTS_SUFFIX = ".results.json"
+
+
+def corpus_description(base_path) -> str:
+    """"embedded <preset> (seed N)" for a generated corpus, "StickerChat" otherwise."""
+    info = Path(base_path) / "synth_info.json"
+    if info.exists():
+        meta = json.loads(info.read_text())
+        return f"embedded {meta.get('preset', '?')} (seed {meta.get('seed', '?')})"
+    return "StickerChat"
+
+
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=Path(__file__).parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> dict:
+    """Record a chapter's key results (JSON-ready) with their provenance; return the record."""
+    entry = {
+        "chapter": chapter,
+        "results": results,
+        "corpus": corpus_description(base_path),
+        "profile": profile,
+        "seed": seed,
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+    }
+    folder = os.environ.get("SRS_RESULTS_DIR")
+    if folder:
+        path = Path(folder) / f"{chapter}{RESULTS_SUFFIX}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    return entry
+
+
+def collect(folder) -> dict[str, dict]:
+    """Every recorded chapter in ``folder``, by chapter name."""
+    return {path.name[: -len(RESULTS_SUFFIX)]: json.loads(path.read_text())
+            for path in sorted(Path(folder).glob(f"*{RESULTS_SUFFIX}"))}

@@ -1,0 +1,95 @@
+"""Training configurations: the paper's, a CPU-sized one, and a CI-sized one.
+
+Every field is a parameter of the command line (``python -m srs_lib train --help``) and of
+the training chapter. ``paper`` restates section 6.4 of the paper and the released code's
+flags (see the paper notes); ``cpu`` learns the embedded ``small`` corpus on a laptop CPU in
+minutes; ``ci`` checks the whole loop on the ``tiny`` corpus in seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """What a training run does. Defaults are the paper's configuration."""
+
+    model: str = "srs"
+    """Which ranking model (see :data:`srs_lib.training.models.MODELS`)."""
+    model_options: dict = field(default_factory=dict)
+    """Extra keyword arguments of the model (e.g. ablation switches: ``use_din=False``)."""
+    backbone: str = "inception_v3"
+    image_size: int | None = None
+    backbone_weights: str | None = "imagenet"
+    pretrained: bool = True
+    hidden: int = 100
+    dropout: float = 0.1
+    max_utterances: int = 15
+    max_words: int = 30
+    vocab_size: int | None = 50_000
+    batch_size: int = 32
+    n_candidates: int = 10
+    protocol: str = "random"
+    learning_rate: float = 1e-4
+    end_learning_rate: float = 1e-5
+    decay_epochs: float = 5.0
+    clipnorm: float | None = 2.0
+    margin: float = 1.0
+    classify: bool = True
+    """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
+    emoji_steps: int = 1000
+    """Steps of the first stage: only the sticker encoder, on the emoji loss."""
+    epochs: float = 5.0
+    steps: int | None = None
+    """Total optimisation steps; ``None`` means ``epochs`` × steps per epoch."""
+    auto_test_step: int = 800
+    """Evaluate on ``test_path`` (and checkpoint) every this many steps."""
+    checkpoint_step: int | None = None
+    """Save a resumable checkpoint every this many steps (default: ``auto_test_step``)."""
+    eval_limit: int | None = None
+    """Evaluate periodic checkpoints on at most this many contexts (None: all)."""
+    log_step: int = 50
+    seed: int = 0
+    eval_seed: int = 0
+    """Seed of the fixed evaluation candidates (the same for every model)."""
+    workers: int = 2
+    mixed_precision: str = "auto"
+    """"auto": bfloat16 mixed precision on a GPU, float32 on a CPU; "on"; "off"."""
+
+    def replace(self, **changes) -> "TrainConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, TrainConfig] = {
+    # Section 6.4 and the released code: Inception-v3 at 128×128, hidden 100, 15 utterances
+    # × 30 words, batch 32, Adam 1e-4 → 1e-5 over 5 epochs, 1,000 emoji warm-up steps.
+    "paper": TrainConfig(),
+    # A laptop CPU on the `small` corpus: a small CNN at 64×64 from scratch, a larger
+    # learning rate and a shorter schedule; everything else as in the paper.
+    "cpu": TrainConfig(
+        backbone="small_cnn", image_size=64, backbone_weights=None, pretrained=False,
+        learning_rate=1e-3, end_learning_rate=1e-4, decay_epochs=2.0, epochs=2.0,
+        emoji_steps=200, auto_test_step=300, eval_limit=1000, log_step=50,
+    ),
+    # Seconds on the `tiny` corpus: the whole loop, not a useful model.
+    "ci": TrainConfig(
+        backbone="small_cnn", image_size=32, backbone_weights=None, pretrained=False,
+        hidden=16, max_utterances=8, max_words=12, batch_size=8, learning_rate=1e-3,
+        end_learning_rate=1e-4, decay_epochs=1.0, steps=24, emoji_steps=6,
+        auto_test_step=12, log_step=6, workers=1,
+    ),
+}
+
+
+def profile_config(profile: str, **changes) -> TrainConfig:
+    """The named profile's configuration with ``changes`` applied."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    return PROFILES[profile].replace(**changes)

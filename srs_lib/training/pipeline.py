@@ -1,0 +1,195 @@
+"""Batches of contexts with their candidate stickers, assembled from the packed sticker cache.
+
+A split is read once through the corpus's usability rules (:mod:`srs_lib.data.corpus`, so
+every skip is counted in the split's report) and encoded into arrays
+(:class:`EncodedSplit`). :class:`RankingBatches` then assembles batches with numpy only:
+word ids are sliced, candidate stickers are gathered from the memory-mapped cache with one
+fancy-indexing read per batch. No sticker file is opened while training.
+
+Candidate protocols (:data:`PROTOCOLS`):
+
+``random``  the paper: the ground truth plus ``n - 1`` distinct random stickers of its set
+            (:func:`srs_lib.candidates.draw_candidates`). For evaluation the draw of a
+            context depends only on the evaluation seed and the context's line number, so
+            every model sees the same candidates (and the SSIM analysis the same pairs).
+            For training it is redrawn every epoch from ``(seed, epoch, line)``.
+``first9``  the released code: the ground truth plus the first ``n - 1`` other stickers of
+            its set in ``emoji_mapping.txt`` order (deterministic).
+
+Candidates are drawn among the set's *cached* stickers (unloadable ones are excluded and
+counted by the cache). Sets with fewer than ``n`` stickers — one rule, counted in
+:attr:`RankingBatches.short_lists` — give every other sticker of the set, and the empty
+slots are padding: an all-zero image whose ``candidate_mask`` is false, which the losses
+and the metrics ignore (the released code instead scored blank images as negatives).
+The positive's slot is shuffled with the same generator, so no model can learn a position.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from srs_lib.candidates import context_rng, draw_candidates, first_in_set_candidates
+from srs_lib.data.cache import StickerCache
+from srs_lib.data.corpus import Corpus, SplitReport, iter_split
+from srs_lib.data.vocab import encode_contexts
+
+PROTOCOLS = ("random", "first9")
+
+
+@dataclass
+class EncodedSplit:
+    """The usable samples of one split, encoded once.
+
+    ``contexts`` (samples, utterances, words) int32 word ids (PAD = 0, real utterances
+    first); ``n_utterances`` (samples,); ``lines`` (samples,) int64 line numbers in the
+    release file; ``set_ids`` (samples,) int64; ``positive_rows`` (samples,) int64 rows of
+    the ground-truth stickers in the cache; ``report`` what the corpus rules skipped.
+    """
+
+    name: str
+    contexts: np.ndarray
+    n_utterances: np.ndarray
+    lines: np.ndarray
+    set_ids: np.ndarray
+    positive_rows: np.ndarray
+    report: SplitReport
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache, *,
+                 max_utterances: int = 15, max_words: int = 30,
+                 progress: bool = False) -> EncodedSplit:
+    """Read a split (``train``/``val``/``test`` or a file name under the corpus, such as
+    ``release_test.json``) through the corpus rules and encode it.
+
+    The cache leaves out exactly the stickers the corpus rules refuse, so every usable
+    sample's sticker is cached; a cache built from other files is an error, not a skip.
+    """
+    name = str(split_or_path)
+    path = corpus.split_path(name) if name in ("train", "val", "test") else corpus.base_path / name
+    if not path.exists():
+        raise FileNotFoundError(f"no such split file: {path}")
+    report = SplitReport(name, path)
+    dialogs, rows = [], []
+    for dialog in iter_split(path, corpus.store, corpus.emoji_vocab, report, progress=progress):
+        key = dialog.sticker_key
+        if key not in cache:
+            raise RuntimeError(f"{path.name} line {dialog.line}: sticker {key} is usable but not "
+                               f"in the sticker cache at {cache.directory}; rebuild the cache")
+        dialogs.append(dialog)
+        rows.append(cache.row(*key))
+    contexts, counts = encode_contexts(dialogs, corpus.vocab, max_utterances, max_words)
+    return EncodedSplit(
+        name=name,
+        contexts=contexts,
+        n_utterances=counts,
+        lines=np.asarray([d.line for d in dialogs], dtype=np.int64),
+        set_ids=np.asarray([d.current.sticker_set_id for d in dialogs], dtype=np.int64),
+        positive_rows=np.asarray(rows, dtype=np.int64),
+        report=report,
+    )
+
+
+def emoji_labels(cache: StickerCache, emoji_vocab) -> np.ndarray:
+    """Emoji class of every cached sticker, int32 (rows,); -1 where outside the vocabulary."""
+    return np.asarray([emoji_vocab.index(e) if e in emoji_vocab else -1 for e in cache.emojis],
+                      dtype=np.int32)
+
+
+class RankingBatches(keras.utils.PyDataset):
+    """Batches ``(inputs, targets)`` of one split for training or evaluation.
+
+    ``inputs``: ``contexts`` (batch, utterances, words) int32 and ``stickers``
+    (batch, candidates, 128, 128, 3) uint8. ``targets``: ``label`` (batch,) int32 the
+    positive's slot, ``candidate_mask`` (batch, candidates) bool (false on padding slots),
+    ``emoji`` (batch, candidates) int32 emoji classes (-1 unknown or padding), ``index``
+    (batch,) int64 positions of the samples in the split.
+
+    ``train=True`` shuffles the samples every epoch and redraws random candidates from
+    ``(seed, epoch, line)``; call :meth:`set_epoch`. ``train=False`` keeps the file order
+    and fixes each context's candidates by ``(seed, line)``. The order and the draws depend
+    on nothing else, so a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, split: EncodedSplit, cache: StickerCache, row_emoji: np.ndarray, *,
+                 batch_size: int = 32, n_candidates: int = 10, protocol: str = "random",
+                 seed: int = 0, train: bool = False, workers: int = 1, **kwargs):
+        super().__init__(workers=workers, use_multiprocessing=False, **kwargs)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown candidate protocol {protocol!r}; choose from {PROTOCOLS}")
+        if n_candidates < 2:
+            raise ValueError(f"need at least 2 candidates, got {n_candidates}")
+        if len(split) == 0:
+            raise ValueError(f"split {split.name!r} has no usable samples")
+        self.split, self.cache, self.row_emoji = split, cache, row_emoji
+        self.batch_size, self.n_candidates = batch_size, n_candidates
+        self.protocol, self.seed, self.train = protocol, seed, train
+        self._set_rows = {int(s): cache.set_rows(int(s)) for s in np.unique(split.set_ids)}
+        self.short_lists = sum(len(rows) < n_candidates for rows in
+                               (self._set_rows[int(s)] for s in split.set_ids))
+        """Samples whose set has fewer cached stickers than ``n_candidates`` (padded)."""
+        self.epoch = 0
+        self._order = np.arange(len(split))
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the sample order (training) and the candidate draws for ``epoch``."""
+        self.epoch = epoch
+        if self.train:
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.split))
+
+    def on_epoch_end(self):
+        if self.train:
+            self.set_epoch(self.epoch + 1)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.split) / self.batch_size)
+
+    def _rng(self, line: int) -> np.random.Generator:
+        if self.train:
+            return np.random.default_rng([self.seed, self.epoch, int(line)])
+        return context_rng(self.seed, int(line))
+
+    def candidates(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cache rows (samples, candidates) int64 (-1 = padding) and the positive's slot."""
+        rows = np.full((len(index), self.n_candidates), -1, dtype=np.int64)
+        labels = np.zeros(len(index), dtype=np.int32)
+        for i, sample in enumerate(index):
+            set_rows = self._set_rows[int(self.split.set_ids[sample])]
+            positive = int(self.split.positive_rows[sample])
+            rng = self._rng(self.split.lines[sample])
+            if self.protocol == "random":
+                drawn = draw_candidates(set_rows, positive, self.n_candidates, rng)
+            else:
+                drawn = first_in_set_candidates(set_rows, positive, self.n_candidates)
+            slots = rng.permutation(len(drawn))
+            rows[i, slots] = drawn
+            labels[i] = slots[0]
+        return rows, labels
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Stickers of cache ``rows`` (any shape, -1 = padding) as uint8 (*rows.shape, 128, 128, 3)."""
+        flat = rows.reshape(-1)
+        used = flat >= 0
+        unique, inverse = np.unique(flat[used], return_inverse=True)
+        images = np.zeros((flat.size, *self.cache.images.shape[1:]), dtype=np.uint8)
+        images[used] = np.asarray(self.cache.images[unique])[inverse]
+        return images.reshape(*rows.shape, *self.cache.images.shape[1:])
+
+    def __getitem__(self, batch: int):
+        if not 0 <= batch < len(self):
+            raise IndexError(f"batch {batch} out of range (0..{len(self) - 1})")
+        index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
+        rows, labels = self.candidates(index)
+        mask = rows >= 0
+        emoji = np.where(mask, self.row_emoji[np.maximum(rows, 0)], -1).astype(np.int32)
+        inputs = {"contexts": self.split.contexts[index], "stickers": self.gather(rows)}
+        targets = {"label": labels, "candidate_mask": mask, "emoji": emoji,
+                   "index": index.astype(np.int64)}
+        return inputs, targets

@@ -1,0 +1,447 @@
+"""Training and evaluation of a ranking model, the way the paper and its released code do it.
+
+* **Schedule** (released code): for the first ``emoji_steps`` steps only the sticker
+  encoder is trained, on the emoji-classification loss; then the hinge loss of equation 17
+  plus the emoji loss train every weight. ``classify=False`` (the "w/o Classify" ablation)
+  skips the first stage and drops the emoji loss.
+* **Optimiser**: Adam, learning rate decayed polynomially from ``learning_rate`` to
+  ``end_learning_rate`` over ``decay_epochs`` epochs, global gradient-norm clipping.
+* **Evaluation** every ``auto_test_step`` steps on ``test_path`` (default
+  ``release_val.json``, as in the released code), appended as one line to
+  ``LOG_ROOT/NAME/metric.txt``; the checkpoint with the best MAP there is kept as
+  ``train/best.keras``. At the end, the best checkpoint is evaluated on the test split:
+  per-context scores go to ``test_scores.npz`` (for significance tests), metrics to
+  ``metrics.json``.
+* **Checkpoints** (``train/ckpt-<step>/``: weights, optimiser state, trainer state) are
+  written to a temporary folder and renamed into place, then the ``train/checkpoint``
+  pointer is replaced atomically, so a killed run never leaves a half-written checkpoint.
+  A run restarted with the same ``LOG_ROOT/NAME`` resumes from the last one with the same
+  data order and schedule (the order depends only on the seed and the epoch).
+* A loss that is not finite stops the run with :class:`TrainingDiverged`, keeping the last
+  good checkpoint.
+
+The optimisation step uses PyTorch autograd (the backend srs_lib runs on); the models
+themselves are backend-agnostic Keras.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from srs_lib.data.corpus import Corpus
+from srs_lib.losses import emoji_loss, hinge_loss
+from srs_lib.metrics import ranking_metrics
+from srs_lib.models.registry import build_model
+from srs_lib.training.config import TrainConfig
+from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
+
+MASKED_SCORE = -1e9
+"""Score given to padding candidates: no hinge violation, ranked below every real one."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and os.environ.get("KERAS_TORCH_DEVICE", "") != "cpu" else "cpu"
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _seed_states(model) -> list:
+    """The state variables of the model's seeded random generators.
+
+    Keras keeps them out of ``model.weights``, but a resumed run must continue their
+    sequences to reproduce an uninterrupted one. (Unseeded dropout draws from torch's
+    global generator instead, saved by :func:`_torch_rng_state`.)
+    """
+    states, seen = [], set()
+    for layer in model._flatten_layers():
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator) and id(value) not in seen:
+                seen.add(id(value))
+                states.append(value.state)
+    return states
+
+
+def _torch_rng_state() -> dict:
+    import torch
+
+    state = {"cpu": torch.get_rng_state().numpy()}
+    if torch.cuda.is_available():
+        state.update({f"cuda{i}": s.numpy() for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return state
+
+
+def _set_torch_rng_state(saved) -> None:
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(saved["cpu"]))
+    cuda = [torch.from_numpy(saved[k]) for k in sorted(saved) if k.startswith("cuda")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _to_tensors(inputs: dict) -> dict:
+    return {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
+
+
+def score_batches(model, batches: RankingBatches, limit: int | None = None):
+    """Scores of every context of ``batches`` (in split order, at most ``limit``).
+
+    Returns ``(scores, labels, index)``: scores (contexts, candidates) float32 with
+    :data:`MASKED_SCORE` on padding slots, the positive's slot, and the samples' positions
+    in the split.
+    """
+    scores, labels, index = [], [], []
+    seen = 0
+    for batch in range(len(batches)):
+        inputs, targets = batches[batch]
+        out = model(_to_tensors(inputs), training=False)
+        batch_scores = ops.convert_to_numpy(ops.cast(out["scores"], "float32"))
+        scores.append(np.where(targets["candidate_mask"], batch_scores, MASKED_SCORE))
+        labels.append(targets["label"])
+        index.append(targets["index"])
+        seen += len(targets["label"])
+        if limit is not None and seen >= limit:
+            break
+    scores, labels, index = (np.concatenate(x) for x in (scores, labels, index))
+    if limit is not None:
+        scores, labels, index = scores[:limit], labels[:limit], index[:limit]
+    return scores, labels, index
+
+
+class Trainer:
+    """One training run of ``config`` on the corpus at ``base_path``, logged under
+    ``log_root/exp_name`` (``train/`` checkpoints, ``metric.txt``, ``history.json``,
+    ``metrics.json``, ``test_scores.npz``)."""
+
+    def __init__(self, config: TrainConfig, base_path, log_root, exp_name: str, *,
+                 test_path: str = "release_val.json", final_test_path: str = "release_test.json",
+                 cache_dir=None, verbose: bool = True):
+        self.config = config
+        self.verbose = verbose
+        self.root = Path(log_root) / exp_name
+        self.train_dir = self.root / "train"
+        self.train_dir.mkdir(parents=True, exist_ok=True)
+        self.test_path, self.final_test_path = test_path, final_test_path
+        self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
+        self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose)
+        self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
+        limits = dict(max_utterances=config.max_utterances, max_words=config.max_words)
+        self.train_split = encode_split(self.corpus, "train", self.cache, **limits)
+        self.eval_split = encode_split(self.corpus, test_path, self.cache, **limits)
+        self.train_batches = RankingBatches(
+            self.train_split, self.cache, self.row_emoji, batch_size=config.batch_size,
+            n_candidates=config.n_candidates, protocol=config.protocol, seed=config.seed,
+            train=True)
+        self.eval_batches = self._eval_batches(self.eval_split)
+        self.steps_per_epoch = len(self.train_batches)
+        self.total_steps = config.steps or math.ceil(config.epochs * self.steps_per_epoch)
+        self.device = _device()
+        use_mixed = config.mixed_precision == "on" or (
+            config.mixed_precision == "auto" and self.device == "cuda")
+        keras.config.set_dtype_policy("mixed_bfloat16" if use_mixed else "float32")
+        keras.utils.set_random_seed(config.seed)
+        self.model = build_model(
+            config.model, vocab_size=len(self.corpus.vocab), n_emoji=len(self.corpus.emoji_vocab),
+            hidden=config.hidden, dropout=config.dropout, backbone=config.backbone,
+            image_size=config.image_size, backbone_weights=config.backbone_weights,
+            pretrained=config.pretrained, classify=config.classify, **config.model_options)
+        inputs, _ = self.train_batches[0]
+        self.model(_to_tensors({k: v[:1] for k, v in inputs.items()}), training=False)
+        decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
+        schedule = keras.optimizers.schedules.PolynomialDecay(
+            config.learning_rate, decay_steps, config.end_learning_rate)
+        self.optimizer = keras.optimizers.Adam(learning_rate=schedule,
+                                               global_clipnorm=config.clipnorm)
+        self.optimizer.build(self.model.trainable_variables)
+        _write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
+        self.step = 0
+        self.best = {"step": None, "MAP": -1.0}
+        self.history: dict[str, list] = {"train": [], "eval": []}
+
+    # -- data -------------------------------------------------------------------------
+    def _eval_batches(self, split) -> RankingBatches:
+        return RankingBatches(split, self.cache, self.row_emoji, batch_size=self.config.batch_size,
+                              n_candidates=self.config.n_candidates, protocol=self.config.protocol,
+                              seed=self.config.eval_seed, train=False)
+
+    def _train_batch_stream(self, start_step: int):
+        """Batches for steps ``start_step..total_steps-1``, prefetched by worker threads.
+
+        The epoch (sample order and candidate draws) is switched here, in step order, with
+        no batch of the previous epoch still in flight.
+        """
+        workers = max(1, self.config.workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = []
+            step = start_step
+            while step < self.total_steps or pending:
+                while step < self.total_steps and len(pending) < 2 * workers:
+                    epoch, batch = divmod(step, self.steps_per_epoch)
+                    if epoch != self.train_batches.epoch:
+                        if pending:
+                            break  # drain the old epoch before reshuffling
+                        self.train_batches.set_epoch(epoch)
+                    pending.append(pool.submit(self.train_batches.__getitem__, batch))
+                    step += 1
+                yield pending.pop(0).result()
+
+    # -- one step ---------------------------------------------------------------------
+    def stage(self, step: int) -> str:
+        """"emoji" (first stage: sticker encoder on the emoji loss) or "joint"."""
+        return "emoji" if self.config.classify and step < self.config.emoji_steps else "joint"
+
+    def _losses(self, inputs, targets, stage: str, training: bool):
+        emoji_targets = ops.convert_to_tensor(targets["emoji"])
+        if stage == "emoji":
+            _, _, logits = self.model.sticker_encoder(inputs["stickers"], training=training)
+            emoji = ops.mean(emoji_loss(emoji_targets, logits))
+            return emoji, {"emoji": emoji}
+        out = self.model(inputs, training=training)
+        mask = ops.convert_to_tensor(targets["candidate_mask"])
+        scores = ops.where(mask, ops.cast(out["scores"], "float32"), MASKED_SCORE)
+        hinge = ops.mean(hinge_loss(ops.convert_to_tensor(targets["label"]), scores,
+                                    self.config.margin))
+        if not self.config.classify:
+            return hinge, {"hinge": hinge}
+        emoji = ops.mean(emoji_loss(emoji_targets, out["emoji_logits"]))
+        return hinge + emoji, {"hinge": hinge, "emoji": emoji}
+
+    def train_step(self, inputs, targets, step: int) -> dict:
+        """One optimisation step; returns the losses as floats."""
+        import torch
+
+        stage = self.stage(step)
+        variables = (self.model.sticker_encoder.trainable_variables if stage == "emoji"
+                     else self.model.trainable_variables)
+        for variable in self.model.trainable_variables:
+            variable.value.grad = None
+        loss, parts = self._losses(_to_tensors(inputs), targets, stage, training=True)
+        value = float(ops.convert_to_numpy(loss))
+        if not math.isfinite(value):
+            latest = self._latest_checkpoint()
+            kept = f"the last good checkpoint is {latest.name}" if latest else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"the {stage} loss became {value} at step {step}; training stopped and {kept} "
+                f"(in {self.train_dir}). Lower the learning rate or check the data.")
+        loss.backward()
+        grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
+                 for v in variables]
+        with torch.no_grad():
+            self.optimizer.apply(grads, variables)
+        return {"loss": value, **{k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}}
+
+    # -- checkpoints ------------------------------------------------------------------
+    def _latest_checkpoint(self) -> Path | None:
+        pointer = self.train_dir / "checkpoint"
+        if not pointer.exists():
+            return None
+        path = self.train_dir / json.loads(pointer.read_text())["latest"]
+        return path if path.exists() else None
+
+    def save_checkpoint(self) -> Path:
+        """Write ``train/ckpt-<step>`` atomically and point ``train/checkpoint`` at it."""
+        final = self.train_dir / f"ckpt-{self.step}"
+        tmp = self.train_dir / f".ckpt-{self.step}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.model.save_weights(tmp / "model.weights.h5")
+        np.savez(tmp / "optimizer.npz",
+                 **{f"v{i}": ops.convert_to_numpy(v) for i, v in enumerate(self.optimizer.variables)})
+        np.savez(tmp / "seeds.npz",
+                 **{f"s{i}": ops.convert_to_numpy(v) for i, v in enumerate(_seed_states(self.model))})
+        np.savez(tmp / "torch_rng.npz", **_torch_rng_state())
+        state = {"step": self.step, "best": self.best, "history": self.history,
+                 "config": self.config.to_dict()}
+        (tmp / "state.json").write_text(json.dumps(state))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _write_text_atomically(self.train_dir / "checkpoint", json.dumps({"latest": final.name}))
+        for old in sorted(self.train_dir.glob("ckpt-*"), key=lambda p: int(p.name[5:]))[:-2]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def restore(self) -> bool:
+        """Resume from the last checkpoint, if any; returns whether one was found."""
+        latest = self._latest_checkpoint()
+        if latest is None:
+            return False
+        state = json.loads((latest / "state.json").read_text())
+        if state["config"] != self.config.to_dict():
+            raise ValueError(f"{latest} was written with another configuration; use a new "
+                             f"experiment name or the same options")
+        self.model.load_weights(latest / "model.weights.h5")
+        with np.load(latest / "optimizer.npz", allow_pickle=False) as saved:
+            for i, variable in enumerate(self.optimizer.variables):
+                variable.assign(saved[f"v{i}"])
+        with np.load(latest / "seeds.npz", allow_pickle=False) as saved:
+            for i, variable in enumerate(_seed_states(self.model)):
+                variable.assign(saved[f"s{i}"])
+        with np.load(latest / "torch_rng.npz", allow_pickle=False) as saved:
+            _set_torch_rng_state({k: saved[k] for k in saved.files})
+        self.step, self.best, self.history = state["step"], state["best"], state["history"]
+        return True
+
+    # -- evaluation -------------------------------------------------------------------
+    def evaluate(self, batches: RankingBatches | None = None, limit: int | None = None) -> dict:
+        """Ranking metrics of the current model (on ``test_path`` by default)."""
+        batches = batches or self.eval_batches
+        start = time.monotonic()
+        scores, labels, _ = score_batches(self.model, batches, limit)
+        seconds = time.monotonic() - start
+        metrics = ranking_metrics(scores, labels)
+        return {**metrics, "contexts": len(labels), "contexts_per_s": len(labels) / max(seconds, 1e-9)}
+
+    def _log_eval(self, metrics: dict) -> None:
+        fields = [f"step={self.step}", f"split={self.test_path}", f"contexts={metrics['contexts']}"]
+        fields += [f"{k}={v:.4f}" for k, v in metrics.items() if k not in ("contexts", "contexts_per_s")]
+        with open(self.root / "metric.txt", "a") as handle:
+            handle.write("\t".join(fields) + "\n")
+        self.history["eval"].append({"step": self.step, **metrics})
+        if metrics["MAP"] > self.best["MAP"]:
+            self.best = {"step": self.step, "MAP": metrics["MAP"]}
+            tmp = self.train_dir / f".best.tmp-{os.getpid()}.keras"
+            self.model.save(tmp)
+            os.replace(tmp, self.train_dir / "best.keras")
+        if self.verbose:
+            print(f"  eval step {self.step}: MAP {metrics['MAP']:.4f}  R10@1 "
+                  f"{metrics.get(f'R{self.config.n_candidates}@1', float('nan')):.4f}  "
+                  f"({metrics['contexts']} contexts, {metrics['contexts_per_s']:.0f} contexts/s)",
+                  flush=True)
+
+    # -- the run ----------------------------------------------------------------------
+    def fit(self, resume: bool = True) -> dict:
+        """Train to ``total_steps`` (resuming if allowed), then report on the test split."""
+        if self._latest_checkpoint() is not None:
+            if not resume:
+                raise FileExistsError(f"{self.root} already holds a run; resume it or choose "
+                                      f"another --exp_name")
+            self.restore()
+            if self.verbose:
+                print(f"resumed from step {self.step} of {self.total_steps}", flush=True)
+        cfg = self.config
+        if self.verbose:
+            print(f"training {cfg.model} on {self.train_split.report.usable} contexts "
+                  f"({self.steps_per_epoch} steps per epoch, {self.total_steps} steps, "
+                  f"device {self.device}); evaluating on {self.test_path} every "
+                  f"{cfg.auto_test_step} steps", flush=True)
+        checkpoint_step = cfg.checkpoint_step or cfg.auto_test_step
+        window = {"start": time.monotonic(), "contexts": 0, "losses": []}
+        for inputs, targets in self._train_batch_stream(self.step):
+            losses = self.train_step(inputs, targets, self.step)
+            self.step += 1
+            window["contexts"] += len(targets["label"])
+            window["losses"].append(losses)
+            if self.step % cfg.log_step == 0 or self.step == self.total_steps:
+                self._log_train(window)
+                window = {"start": time.monotonic(), "contexts": 0, "losses": []}
+            if self.step % cfg.auto_test_step == 0 or self.step == self.total_steps:
+                self._log_eval(self.evaluate(limit=cfg.eval_limit))
+            if self.step % checkpoint_step == 0 or self.step == self.total_steps:
+                self.save_checkpoint()
+        return self.final_report()
+
+    def _log_train(self, window: dict) -> None:
+        seconds = time.monotonic() - window["start"]
+        record = {"step": self.step, "stage": self.stage(self.step - 1),
+                  "learning_rate": float(ops.convert_to_numpy(
+                      self.optimizer.learning_rate)),
+                  "contexts_per_s": window["contexts"] / max(seconds, 1e-9)}
+        for key in ("loss", "hinge", "emoji"):
+            values = [l[key] for l in window["losses"] if key in l]
+            if values:
+                record[key] = float(np.mean(values))
+        self.history["train"].append(record)
+        if self.verbose:
+            parts = "  ".join(f"{k} {record[k]:.4f}" for k in ("loss", "hinge", "emoji") if k in record)
+            print(f"step {self.step}/{self.total_steps} [{record['stage']}]  {parts}  "
+                  f"lr {record['learning_rate']:.2e}  {record['contexts_per_s']:.0f} contexts/s",
+                  flush=True)
+
+    def final_report(self) -> dict:
+        """Evaluate the best checkpoint on the test split; write metrics.json and scores."""
+        best = keras.saving.load_model(self.train_dir / "best.keras", safe_mode=True)
+        limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words)
+        test_split = encode_split(self.corpus, self.final_test_path, self.cache, **limits)
+        batches = self._eval_batches(test_split)
+        start = time.monotonic()
+        scores, labels, index = score_batches(best, batches)
+        seconds = time.monotonic() - start
+        metrics = ranking_metrics(scores, labels)
+        np.savez_compressed(self.root / "test_scores.npz", scores=scores, labels=labels,
+                            lines=test_split.lines[index], mask=scores > MASKED_SCORE)
+        report = {
+            "model": self.config.model,
+            "test": metrics,
+            "test_contexts": int(len(labels)),
+            "train_contexts": len(self.train_split),
+            "test_path": self.final_test_path,
+            "best_step": self.best["step"],
+            "best_eval_MAP": self.best["MAP"],
+            "eval_path": self.test_path,
+            "steps": self.step,
+            "config": self.config.to_dict(),
+            "parameters": int(sum(np.prod(v.shape) for v in best.trainable_variables)),
+            "skipped": {s.name: s.report.to_dict()["skipped"]
+                        for s in (self.train_split, self.eval_split, test_split)},
+            "short_candidate_lists": {"train": self.train_batches.short_lists,
+                                      "test": batches.short_lists},
+            "eval_contexts_per_s": len(labels) / max(seconds, 1e-9),
+            "device": self.device,
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        }
+        _write_text_atomically(self.root / "metrics.json", json.dumps(report, indent=2))
+        _write_text_atomically(self.root / "history.json", json.dumps(self.history))
+        return report
+
+
+def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.json", *,
+                        config: TrainConfig | None = None, cache_dir=None) -> dict:
+    """Metrics and per-context scores of a saved model (``.keras``, loaded in safe mode).
+
+    The data options (utterances, words, candidates, protocol, evaluation seed, batch size)
+    come from ``config``, by default the ``config.json`` of the run the checkpoint belongs
+    to (``RUN/train/best.keras`` → ``RUN/config.json``), else the paper's.
+    """
+    checkpoint = Path(checkpoint)
+    if config is None:
+        saved = checkpoint.resolve().parent.parent / "config.json"
+        config = (TrainConfig(**json.loads(saved.read_text())) if saved.exists() else TrainConfig())
+    model = keras.saving.load_model(checkpoint, safe_mode=True)
+    corpus = Corpus(base_path, vocab_size=config.vocab_size)
+    cache = corpus.sticker_cache(cache_dir)
+    split = encode_split(corpus, test_path, cache, max_utterances=config.max_utterances,
+                         max_words=config.max_words)
+    batches = RankingBatches(split, cache, emoji_labels(cache, corpus.emoji_vocab),
+                             batch_size=config.batch_size, n_candidates=config.n_candidates,
+                             protocol=config.protocol, seed=config.eval_seed, train=False)
+    scores, labels, index = score_batches(model, batches)
+    return {"metrics": ranking_metrics(scores, labels), "scores": scores, "labels": labels,
+            "lines": split.lines[index], "skipped": split.report.to_dict()["skipped"],
+            "short_candidate_lists": batches.short_lists}
+
+
+def train(config: TrainConfig, base_path, log_root, exp_name: str, *, resume: bool = True,
+          **kwargs) -> dict:
+    """Train ``config`` and return the final report (see :meth:`Trainer.final_report`)."""
+    return Trainer(config, base_path, log_root, exp_name, **kwargs).fit(resume=resume)
