@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("srs_lib.data.validate", "check a corpus in the StickerChat release format"),
     "stats": ("srs_lib.data.stats", "Table 1 and section 3.2 statistics of a corpus"),
+    "synth": ("srs_lib.synth.cli", "generate the embedded corpus (StickerChat format, open emoji art)"),
+    "ssim": ("srs_lib.ssim", "mean SSIM between each ground truth and its negatives (Figure 2)"),
     "train": ("srs_lib.training.train_command", "train a ranking model (the released code's command line)"),
     "evaluate": ("srs_lib.training.evaluate_command", "evaluate a saved model on a split"),
     "bench": ("srs_lib.bench", "training, evaluation and loader throughput and peak memory"),

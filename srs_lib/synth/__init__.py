@@ -1,0 +1,19 @@
+"""The embedded corpus generator: a synthetic StickerChat corpus, from artwork to dialogs.
+
+The StickerChat release (Gao et al., WWW 2020) is available on request only, so the book
+runs on a synthetic corpus in exactly its format. Modules, one idea each:
+
+``inventory``  themes of emojis, their Twemoji artwork and CLDR names
+``art``        set styles and the drawing of one sticker
+``sets``       sticker sets: ids, sizes, themes, what each sticker shows, labels
+``language``   cue words per emoji, moods, topics, filler chat
+``dialogs``    group-chat contexts that end in a sticker
+``presets``    corpus sizes (tiny, small, medium, paper)
+``writer``     the corpus on disk (``generate_corpus``)
+``reference``  reference scorers: context-blind, emoji oracle, bag of cue words
+``cli``        ``python -m srs_lib synth``
+"""
+from srs_lib.synth.presets import PRESETS, Preset, get_preset
+from srs_lib.synth.writer import SYNTH_VERSION, generate_corpus
+
+__all__ = ["PRESETS", "Preset", "SYNTH_VERSION", "generate_corpus", "get_preset"]
