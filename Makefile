@@ -9,14 +9,13 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PROFILE ?= cpu
-SEED    ?= 0
 # The corpus a profile runs on; `make book PROFILE=paper BASE_PATH=/path/to/stickerchat`.
 BASE_PATH ?=
 
 export KERAS_BACKEND := torch
 export PYTHONHASHSEED := 0
 
-.PHONY: book test env unit nbval book-ci browser notebooks corpora clean
+.PHONY: book test env nbval book-ci browser notebooks clean
 
 env: $(STAMP)
 
@@ -28,24 +27,19 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $@
 
-# Generated corpora (git-ignored). `tiny` feeds the tests and the ci profile, `small` the book.
-data/%/release_train.json: | $(STAMP)
-	$(PY) -m srs_lib synth --out data/$* --preset $* --seed $(SEED)
-
-corpora: data/tiny/release_train.json data/small/release_train.json
-
+# The default corpora are generated into data/ (git-ignored) when missing: `tiny` for the
+# tests and the ci profile, `small` for the book.
 book: $(STAMP)
-	@if [ -z "$(BASE_PATH)" ] && [ "$(PROFILE)" != "paper" ]; then \
-	  $(MAKE) --no-print-directory data/$$($(PY) -m srs_lib experiments corpus --profile $(PROFILE))/release_train.json; fi
 	$(PY) -m srs_lib experiments book --profile $(PROFILE) $(if $(BASE_PATH),--base_path $(BASE_PATH))
 
-test: $(STAMP) data/tiny/release_train.json
+test: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/browser
 	$(MAKE) --no-print-directory nbval book-ci browser
 
 # Every chapter re-executed with the committed `ci` parameters and compared with the committed outputs.
-nbval: $(STAMP) data/tiny/release_train.json
-	$(PY) -m pytest --nbval book --nbval-sanitize-with nbval_sanitize.cfg -q -p no:randomly
+nbval: $(STAMP)
+	$(PY) -m srs_lib experiments corpus --profile ci
+	$(PY) -m pytest --nbval book --nbval-sanitize-with nbval_sanitize.cfg -q
 
 # The book as committed (ci outputs), built with warnings as errors.
 book-ci: $(STAMP)
@@ -56,7 +50,7 @@ browser: $(STAMP)
 	$(PY) -m pytest tests/browser -q
 
 # Regenerate the committed notebooks (the nbval baseline) from the .py sources with the ci profile.
-notebooks: $(STAMP) data/tiny/release_train.json
+notebooks: $(STAMP)
 	$(PY) -m srs_lib experiments notebooks --profile ci
 
 clean:

@@ -5,7 +5,7 @@ chapter runs under the experiments runner, ``SRS_RESULTS_DIR`` names the folder 
 executed notebook and the results land beside it as ``<chapter>.results.json``, with their
 provenance: the corpus (the generator's preset and seed, or the real StickerChat), the
 profile, the seed, the date and the code's commit. Run by hand (or by nbval), ``record``
-writes nothing and just returns the record. :func:`collect` reads them back.
+writes nothing. :func:`collect` reads them back.
 """
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ def _commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> dict:
-    """Record a chapter's key results (JSON-ready) with their provenance; return the record."""
+def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> None:
+    """Record a chapter's key results (JSON-ready) with their provenance.
+
+    Returns nothing, so that the recording cell shows no output (its commit and date
+    would differ between runs of the same notebook)."""
     entry = {
         "chapter": chapter,
         "results": results,
@@ -53,7 +56,6 @@ def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | 
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
-    return entry
 
 
 def collect(folder) -> dict[str, dict]:
