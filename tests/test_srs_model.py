@@ -59,6 +59,15 @@ def test_outputs_follow_the_contract(batch, candidates, utterances, words):
     assert np.all(np.isfinite(_numpy(outputs["scores"])))
 
 
+def test_components_called_on_their_own_first_do_not_break_the_model():
+    model = SRS(**SMALL)
+    inputs = _batch()
+    model.sticker_encoder(inputs["stickers"])
+    model.utterance_encoder(inputs["contexts"][:, 0])
+    outputs = model(inputs)
+    assert tuple(outputs["scores"].shape) == (2, 3)
+
+
 def test_backward_reaches_every_weight():
     model = SRS(**{**SMALL, "image_size": 32, "heads": 2, "blocks": 2})
     inputs = _batch()

@@ -99,7 +99,7 @@ def test_gradient_reaches_every_weight():
     loss = ops.sum(sticker_map ** 2) + ops.sum(sticker_vector ** 2) + ops.sum(
         emoji_logits[..., 0])
     loss.backward()
-    assert len(encoder.trainable_weights) == 14  # 4 convolutions, 3 dense layers
+    assert len(encoder.trainable_weights) == 18  # 4 convolutions, 3 dense layers, 2 layer norms
     for weight in encoder.trainable_weights:
         grad = weight.value.grad.detach().cpu().numpy()
         assert np.all(np.isfinite(grad)) and np.any(grad != 0), weight.path

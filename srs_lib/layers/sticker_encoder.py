@@ -3,8 +3,14 @@
 O, O_flat = Inception-v3(c): O is a p×p grid of feature vectors (the paper's released code
 takes the 17×17×768 "mixed_7e" endpoint, which is 6×6×768 at the stickers' 128×128 size; in
 `keras.applications.InceptionV3` that layer is `mixed7`), O_flat the pooled output of the
-whole network. Both are projected to the model width d. A linear layer on O_flat predicts
-each sticker's emoji (the auxiliary task L_s).
+whole network. Both are projected to the model width d and layer-normalised. A linear layer
+on O_flat predicts each sticker's emoji (the auxiliary task L_s).
+
+The layer norm is ours, not the paper's: the word states h end in a layer norm (eq. 6), so
+their length is about √d, while projected backbone features start far smaller (about 0.5
+for the small CNN, 0.04 for a random Inception-v3). Without it the relation matrix M of the
+deep interaction network is almost entirely its word-only term at initialisation, and its
+attentions ignore the sticker; with it the emoji head also trains several times faster.
 
 For CPU-sized runs, `backbone="small_cnn"` replaces Inception-v3 by four strided
 convolutions on a resized sticker, with the same two outputs.
@@ -121,11 +127,17 @@ class StickerEncoder(keras.layers.Layer):
         self._map_channels, self._top_channels = map_shape[-1], top_shape[-1]
         self.map_projection = keras.layers.Dense(hidden, name="map_projection")
         self.pooled_projection = keras.layers.Dense(hidden, name="pooled_projection")
+        # O and O_flat end in a layer norm, like the word states h (eq. 6), so that both
+        # sides of the relation M start on the same scale (see the class docstring).
+        self.map_norm = keras.layers.LayerNormalization(name="map_norm")
+        self.vector_norm = keras.layers.LayerNormalization(name="vector_norm")
         self.emoji_head = keras.layers.Dense(n_emoji, name="emoji_head")
 
     def build(self, input_shape):
         self.map_projection.build((None, self.grid_size, self.grid_size, self._map_channels))
         self.pooled_projection.build((None, self._top_channels))
+        self.map_norm.build((None, self.grid_size, self.grid_size, self.hidden))
+        self.vector_norm.build((None, self.hidden))
         self.emoji_head.build((None, self.hidden))
 
     def preprocess(self, stickers):
@@ -140,8 +152,8 @@ class StickerEncoder(keras.layers.Layer):
         leading = tuple(shape[:-3])
         images = self.preprocess(ops.reshape(inputs, (-1, *shape[-3:])))
         feature_map, top = self.backbone(images, training=training)
-        sticker_map = self.map_projection(feature_map)
-        sticker_vector = self.pooled_projection(ops.mean(top, axis=(1, 2)))
+        sticker_map = self.map_norm(self.map_projection(feature_map))
+        sticker_vector = self.vector_norm(self.pooled_projection(ops.mean(top, axis=(1, 2))))
         emoji_logits = self.emoji_head(sticker_vector)
         p = self.grid_size
         return (

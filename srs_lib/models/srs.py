@@ -93,12 +93,16 @@ class SRS(keras.Model):
         stickers_shape = inputs_shape["stickers"]
         candidates = stickers_shape[1]
         p, d = self.sticker_encoder.grid_size, self.hidden
-        self.utterance_encoder.build((None, words))
-        self.sticker_encoder.build(stickers_shape)
-        self.interaction.build([
-            (batch, candidates, p, p, d), (batch, candidates, d), (batch, utterances, words, d)
-        ])
-        self.fusion_network.build((None, utterances, d))
+        shapes = {
+            self.utterance_encoder: (None, words),
+            self.sticker_encoder: stickers_shape,
+            self.interaction: [(batch, candidates, p, p, d), (batch, candidates, d),
+                               (batch, utterances, words, d)],
+            self.fusion_network: (None, utterances, d),
+        }
+        for layer, shape in shapes.items():
+            if not layer.built:  # a component may have been called on its own first
+                layer.build(shape)
 
     def _forward(self, inputs, training=None, return_attention=False):
         contexts, stickers = inputs["contexts"], inputs["stickers"]

@@ -71,10 +71,11 @@ PROFILES: dict[str, TrainConfig] = {
     # Section 6.4 and the released code: Inception-v3 at 128×128, hidden 100, 15 utterances
     # × 30 words, batch 32, Adam 1e-4 → 1e-5 over 5 epochs, 1,000 emoji warm-up steps.
     "paper": TrainConfig(),
-    # A laptop CPU on the `small` corpus: a small CNN at 64×64 from scratch, a larger
+    # A laptop CPU on the `small` corpus: a small CNN from scratch at 48×48 (its map is
+    # 6×6, the paper's grid), 20 words per utterance (the corpus averages 7.5), a larger
     # learning rate and a shorter schedule; everything else as in the paper.
     "cpu": TrainConfig(
-        backbone="small_cnn", image_size=64, backbone_weights=None, pretrained=False,
+        backbone="small_cnn", image_size=48, max_words=20, backbone_weights=None, pretrained=False,
         learning_rate=1e-3, end_learning_rate=1e-4, decay_epochs=2.0, epochs=2.0,
         emoji_steps=200, auto_test_step=300, eval_limit=1000, log_step=50,
     ),
