@@ -1,0 +1,59 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproduction report
+#
+# Every chapter records its key results when it runs; this page gathers them into one
+# table, ours beside the paper's, with the corpus, profile, seed and date of each run.
+# It runs in seconds and must come last.
+
+# %% tags=["parameters"]
+base_path = "../data/small"  # not read here: each chapter records the corpus it ran on
+profile = "cpu"
+results_dir = None  # None: where the runner put this book's executed chapters
+
+# %%
+import os
+
+from IPython.display import Markdown, display
+
+from srs_lib import report
+
+folder = results_dir or os.environ.get("SRS_RESULTS_DIR") or "."
+records = report.collect(folder)
+print(f"{len(records)} chapters recorded results: {', '.join(records) or 'none'}")
+
+
+# %% [markdown]
+# Numbers marked "paper" are the paper's (StickerChat, Inception-v3); numbers marked
+# "ours" come from the runs named in the last columns. On the embedded corpus the two are
+# not expected to agree: the question is whether the paper's *shape* holds (which model
+# is ahead, which analysis peaks where), not its decimals.
+
+# %%
+def cell(value):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+lines = ["| chapter | quantity | ours | paper | corpus | profile | seed | date |",
+         "| --- | --- | ---: | ---: | --- | --- | --- | --- |"]
+for chapter, entry in records.items():
+    for row in entry["results"].get("rows", []):
+        lines.append(f"| {chapter} | {row['quantity']} | {cell(row['ours'])} | {cell(row.get('paper'))} "
+                     f"| {entry['corpus']} | {entry['profile']} | {cell(entry['seed'])} | {entry['date']} |")
+display(Markdown("\n".join(lines)))
