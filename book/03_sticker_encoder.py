@@ -44,22 +44,17 @@ import keras
 from keras import ops
 
 from srs_lib import report
-from srs_lib.data.corpus import Corpus
 from srs_lib.layers import StickerEncoder
 from srs_lib.layers.sticker_encoder import BACKBONES, DEFAULT_IMAGE_SIZE, build_backbone
 from srs_lib.losses import emoji_loss
 from srs_lib.plots import GROUND_TRUTH_COLOUR, format_counts, overlay_grid, parameter_counts, show_sticker
 from srs_lib.training.config import profile_config
-from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
+from srs_lib.training.pipeline import evaluation_batches
 
 keras.utils.set_random_seed(seed)
 config = profile_config(profile)
-corpus = Corpus(base_path, vocab_size=config.vocab_size)
-cache = corpus.sticker_cache(progress=False)
-split = encode_split(corpus, "test", cache, max_utterances=config.max_utterances,
-                     max_words=config.max_words)
-batches = RankingBatches(split, cache, emoji_labels(cache, corpus.emoji_vocab), batch_size=1,
-                         n_candidates=config.n_candidates, seed=config.eval_seed)
+corpus, batches = evaluation_batches(base_path, config, "test", batch_size=1)
+split = batches.split
 inputs, targets = batches[context_index]
 stickers, positive = inputs["stickers"][0], int(targets["label"][0])
 print(f"{report.corpus_description(base_path)}: {len(split)} test contexts, "

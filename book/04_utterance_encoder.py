@@ -37,18 +37,16 @@ import keras
 from keras import ops
 
 from srs_lib import report
-from srs_lib.data.corpus import Corpus
 from srs_lib.layers import AttentiveModule, UtteranceEncoder
 from srs_lib.layers.utterance_encoder import masked_softmax
 from srs_lib.plots import format_counts, parameter_counts, word_heatmap
 from srs_lib.training.config import profile_config
-from srs_lib.training.pipeline import encode_split
+from srs_lib.training.pipeline import evaluation_batches
 
 keras.utils.set_random_seed(seed)
 config = profile_config(profile)
-corpus = Corpus(base_path, vocab_size=config.vocab_size)
-split = encode_split(corpus, "test", corpus.sticker_cache(progress=False),
-                     max_utterances=config.max_utterances, max_words=config.max_words)
+corpus, batches = evaluation_batches(base_path, config, "test")
+split = batches.split
 context = split.contexts[context_index]  # (utterances, words) word ids, PAD = 0
 n_utterances = int(split.n_utterances[context_index])
 print(f"context {context_index}: {n_utterances} utterances (array {context.shape}: the last "

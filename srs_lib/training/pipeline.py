@@ -193,3 +193,23 @@ class RankingBatches(keras.utils.PyDataset):
         targets = {"label": labels, "candidate_mask": mask, "emoji": emoji,
                    "index": index.astype(np.int64)}
         return inputs, targets
+
+
+def evaluation_batches(base_path, config, split: str | Path = "test", *,
+                       batch_size: int | None = None, cache_dir=None) -> tuple[Corpus, RankingBatches]:
+    """The corpus at ``base_path`` and the fixed evaluation batches of one of its splits.
+
+    The data options (vocabulary size, utterances, words, candidates, protocol, evaluation
+    seed, batch size) come from ``config`` (a :class:`~srs_lib.training.config.TrainConfig`),
+    so a chapter or an evaluation sees exactly the candidates a training run evaluates on.
+    """
+    corpus = Corpus(base_path, vocab_size=config.vocab_size)
+    cache = corpus.sticker_cache(cache_dir, progress=False)
+    encoded = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
+                           max_words=config.max_words)
+    batches = RankingBatches(encoded, cache, emoji_labels(cache, corpus.emoji_vocab),
+                             batch_size=batch_size or config.batch_size,
+                             n_candidates=config.n_candidates, protocol=config.protocol,
+                             seed=config.eval_seed, train=False)
+    return corpus, batches
+

@@ -43,7 +43,8 @@ from srs_lib.losses import emoji_loss, hinge_loss
 from srs_lib.metrics import ranking_metrics
 from srs_lib.models.registry import build_model
 from srs_lib.training.config import TrainConfig
-from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
+from srs_lib.training.pipeline import (RankingBatches, emoji_labels, encode_split,
+                                       evaluation_batches)
 
 MASKED_SCORE = -1e9
 """Score given to padding candidates: no hinge violation, ranked below every real one."""
@@ -428,13 +429,8 @@ def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.js
         saved = checkpoint.resolve().parent.parent / "config.json"
         config = (TrainConfig(**json.loads(saved.read_text())) if saved.exists() else TrainConfig())
     model = keras.saving.load_model(checkpoint, safe_mode=True)
-    corpus = Corpus(base_path, vocab_size=config.vocab_size)
-    cache = corpus.sticker_cache(cache_dir)
-    split = encode_split(corpus, test_path, cache, max_utterances=config.max_utterances,
-                         max_words=config.max_words)
-    batches = RankingBatches(split, cache, emoji_labels(cache, corpus.emoji_vocab),
-                             batch_size=config.batch_size, n_candidates=config.n_candidates,
-                             protocol=config.protocol, seed=config.eval_seed, train=False)
+    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir)
+    split = batches.split
     scores, labels, index = score_batches(model, batches)
     return {"metrics": ranking_metrics(scores, labels), "scores": scores, "labels": labels,
             "lines": split.lines[index], "skipped": split.report.to_dict()["skipped"],
