@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srs_lib.report import RESULTS_SUFFIX
+
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 BUILD = ROOT / "_build"
@@ -227,14 +229,15 @@ def stage_book(executed: Path, stage: Path) -> None:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, stage / name)
     for path in BOOK.iterdir():
-        if path.is_file() and path.suffix not in (".py", ".ipynb"):
+        # Sources and the committed ci notebooks and results stay behind.
+        if path.suffix in (".py", ".ipynb") or path.name.endswith(RESULTS_SUFFIX):
+            continue
+        if path.is_file():
             shutil.copy2(path, stage / "book" / path.name)
         elif path.is_dir() and not path.name.startswith((".", "_")):
             shutil.copytree(path, stage / "book" / path.name)
     for notebook in executed.glob("*.ipynb"):
         shutil.copy2(notebook, stage / "book" / notebook.name)
-    for result in executed.glob("*.json"):
-        shutil.copy2(result, stage / "book" / result.name)
 
 
 def build_html(source: Path) -> int:

@@ -101,3 +101,22 @@ def test_paper_profile_needs_a_corpus():
     with pytest.raises(SystemExit, match="--base_path"):
         experiments.profile_parameters("paper")
     assert experiments.profile_parameters("paper", "/data/sc")["base_path"] == "/data/sc"
+
+
+def test_stage_holds_the_executed_notebooks_not_the_committed_ones(book, tmp_path, monkeypatch):
+    (book / "intro.md").write_text("# Intro\n")
+    (book / "good.ipynb").write_text("committed ci notebook")
+    (book / "good.results.json").write_text("{}")
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    (executed / "good.ipynb").write_text("executed cpu notebook")
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        (root / name).write_text("")
+    monkeypatch.setattr(experiments, "ROOT", root)
+    stage = tmp_path / "stage"
+    experiments.stage_book(executed, stage)
+    assert sorted(p.name for p in (stage / "book").iterdir()) == ["good.ipynb", "intro.md"]
+    assert (stage / "book" / "good.ipynb").read_text() == "executed cpu notebook"
+    assert (stage / "_toc.yml").exists()
