@@ -9,7 +9,8 @@ with each other (ratios), not across machines: these machines are shared and noi
   (worker threads as in training), no model;
 * ``train_contexts_per_s``: optimisation steps of the joint stage on batches already in
   memory (the loader excluded), after warm-up steps;
-* ``eval_contexts_per_s``: scoring batches without gradients;
+* ``eval_contexts_per_s``: scoring batches without gradients (loading included), after
+  one warm-up batch;
 * ``loader_headroom``: pipeline / training throughput (above 1: the loader keeps up);
 * ``peak_rss_mib`` (the process) and, on a GPU, ``peak_gpu_mib`` (allocated by torch).
 """
@@ -76,6 +77,8 @@ def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: i
         _sync(trainer.device)
         train_seconds = time.monotonic() - start
 
+        score_batches(trainer.model, trainer.eval_batches, limit=config.batch_size)  # warm-up
+        _sync(trainer.device)
         start = time.monotonic()
         scores, _, _ = score_batches(trainer.model, trainer.eval_batches,
                                      limit=n * config.batch_size)
