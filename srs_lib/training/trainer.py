@@ -111,11 +111,14 @@ def score_batches(model, batches: RankingBatches, limit: int | None = None):
     :data:`MASKED_SCORE` on padding slots, the positive's slot, and the samples' positions
     in the split.
     """
+    import torch
+
     scores, labels, index = [], [], []
     seen = 0
     for batch in range(len(batches)):
         inputs, targets = batches[batch]
-        out = model(_to_tensors(inputs), training=False)
+        with torch.no_grad():  # Keras on torch records gradients unless told not to
+            out = model(_to_tensors(inputs), training=False)
         batch_scores = ops.convert_to_numpy(ops.cast(out["scores"], "float32"))
         scores.append(np.where(targets["candidate_mask"], batch_scores, MASKED_SCORE))
         labels.append(targets["label"])
