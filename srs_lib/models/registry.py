@@ -7,9 +7,10 @@ warm-up stage trains). Adding a model is adding an entry here.
 """
 from __future__ import annotations
 
+from srs_lib.models.context_blind import ContextBlind
 from srs_lib.models.srs import SRS
 
-MODELS = {"srs": SRS}
+MODELS = {"srs": SRS, "context_blind": ContextBlind}
 
 
 def build_model(name: str, *, vocab_size: int, n_emoji: int, hidden: int, dropout: float,
