@@ -29,8 +29,19 @@ def _check_widths(input_shape):
     return words_shape[-1]
 
 
+class _PairInteraction(keras.layers.Layer):
+    """What both interaction layers share: `(sticker, utterance)` pairs out, no mask out."""
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # the word mask does not apply to the (sticker, utterance) pairs
+
+    def compute_output_shape(self, input_shape):
+        map_shape, _, words_shape = input_shape
+        return (map_shape[0], map_shape[1], words_shape[1], self.hidden)
+
+
 @keras.saving.register_keras_serializable(package="srs_lib")
-class DeepInteraction(keras.layers.Layer):
+class DeepInteraction(_PairInteraction):
     """Bi-directional attention between each sticker and each utterance (eqs. 7-11).
 
     M_kj = wᵀ[O_k ; h_j ; O_k ⊙ h_j] with w = [w_sticker ; w_word ; w_product], computed
@@ -133,13 +144,6 @@ class DeepInteraction(keras.layers.Layer):
                 sticker_attention, (*ops.shape(sticker_attention)[:3], p, p)),
         }
 
-    def compute_mask(self, inputs, mask=None):
-        return None  # the word mask does not apply to the (sticker, utterance) pairs
-
-    def compute_output_shape(self, input_shape):
-        map_shape, _, words_shape = input_shape
-        return (map_shape[0], map_shape[1], words_shape[1], self.hidden)
-
     def get_config(self):
         config = super().get_config()
         config.update({"hidden": self.hidden, "softmax_attention": self.softmax_attention})
@@ -147,7 +151,7 @@ class DeepInteraction(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")
-class PooledInteraction(keras.layers.Layer):
+class PooledInteraction(_PairInteraction):
     """"SRS w/o DIN": Q2 = FC([O_flat ; mean of the utterance's real word states]).
 
     No relation matrix and no attention: the sticker meets each utterance only through
@@ -181,13 +185,6 @@ class PooledInteraction(keras.layers.Layer):
             ops.broadcast_to(utterance[:, None, :, :], shape),
         ], axis=-1)
         return self.combine(pair)
-
-    def compute_mask(self, inputs, mask=None):
-        return None  # the word mask does not apply to the (sticker, utterance) pairs
-
-    def compute_output_shape(self, input_shape):
-        map_shape, _, words_shape = input_shape
-        return (map_shape[0], map_shape[1], words_shape[1], self.hidden)
 
     def get_config(self):
         config = super().get_config()

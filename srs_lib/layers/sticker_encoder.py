@@ -188,3 +188,18 @@ class StickerEncoder(keras.layers.Layer):
         layer = cls(**{**config, "backbone_weights": None})
         layer.backbone_weights = config["backbone_weights"]
         return layer
+
+
+def model_from_saved_config(cls, config):
+    """Rebuild a model that owns a ``sticker_encoder`` from its saved config.
+
+    A saved model carries its trained weights: build it without pretrained backbone
+    weights (no fetch, no file read), then restore the saved settings so that the config
+    round-trips unchanged.
+    """
+    model = cls(**{**config, "pretrained": False})
+    model.pretrained = config["pretrained"]
+    model.sticker_encoder.backbone_weights = (
+        config["backbone_weights"] if config["pretrained"] else None)
+    return model
+

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from srs_lib.layers import StickerEncoder
+from srs_lib.layers.sticker_encoder import model_from_saved_config
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")
@@ -62,9 +63,4 @@ class ContextBlind(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # A saved model carries its trained weights: never fetch the initial ones again.
-        model = cls(**{**config, "pretrained": False})
-        model.pretrained = config["pretrained"]
-        model.sticker_encoder.backbone_weights = (
-            config["backbone_weights"] if config["pretrained"] else None)
-        return model
+        return model_from_saved_config(cls, config)

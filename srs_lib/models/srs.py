@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from srs_lib.layers.sticker_encoder import model_from_saved_config
 from srs_lib.layers import (DeepInteraction, FusionNetwork, PooledInteraction, StickerEncoder,
                             UtteranceEncoder)
 
@@ -177,9 +178,4 @@ class SRS(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        # A saved model carries its trained weights: never fetch or read the initial ones.
-        model = cls(**{**config, "pretrained": False})
-        model.pretrained = config["pretrained"]
-        model.sticker_encoder.backbone_weights = (
-            config["backbone_weights"] if config["pretrained"] else None)
-        return model
+        return model_from_saved_config(cls, config)
