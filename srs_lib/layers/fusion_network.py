@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from srs_lib.layers.gru import MaskedGRU
 from srs_lib.layers.utterance_encoder import AttentiveModule
 
 
@@ -48,10 +49,9 @@ class FusionNetwork(keras.layers.Layer):
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   name="fusion_transformer")
         if use_fusion_rnn:
-            self.fusion_rnn = keras.layers.GRU(hidden, return_sequences=True,
-                                               name="fusion_rnn")
+            self.fusion_rnn = MaskedGRU(hidden, name="fusion_rnn")
             self.submult = keras.layers.Dense(hidden, activation="relu", name="submult")
-        self.prediction_rnn = keras.layers.GRU(hidden, name="prediction_rnn")
+        self.prediction_rnn = MaskedGRU(hidden, name="prediction_rnn")
         self.score = keras.layers.Dense(1, activation=score_activation, name="score")
 
     def build(self, input_shape):
@@ -75,13 +75,13 @@ class FusionNetwork(keras.layers.Layer):
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
         g_hat = self.fusion_transformer(inputs, mask=mask, training=training)
         if self.use_fusion_rnn:
-            g = self.fusion_rnn(inputs, mask=mask, training=training)
+            g = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
             difference = g_hat - g
             g_bar = self.submult(ops.concatenate([difference * difference, g_hat * g],
                                                  axis=-1))
         else:
             g_bar = g_hat
-        g_tilde = self.prediction_rnn(g_bar, mask=mask, training=training)
+        g_tilde = self.prediction_rnn(g_bar, step_mask=mask)
         return ops.squeeze(self.score(g_tilde), axis=-1)
 
     def compute_mask(self, inputs, mask=None):

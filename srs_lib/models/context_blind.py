@@ -11,31 +11,22 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from srs_lib.layers import StickerEncoder
-from srs_lib.layers.sticker_encoder import model_from_saved_config
+from srs_lib.models.base import StickerRanker
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")
-class ContextBlind(keras.Model):
+class ContextBlind(StickerRanker):
     """Score = FC(O_flat): the same contract as :class:`~srs_lib.models.srs.SRS`.
 
     Inputs: {"contexts" `(batch, utterances, words)` (read for its shape only), "stickers"
     `(batch, candidates, 128, 128, 3)`}. Outputs: {"scores" `(batch, candidates)`,
-    "emoji_logits" `(batch, candidates, n_emoji)`}. Arguments as SRS's shared ones; the
-    text-side ones (``vocab_size``, ``dropout``) are kept in the config and unused.
+    "emoji_logits" `(batch, candidates, n_emoji)`}. Arguments: the shared ones of
+    :class:`~srs_lib.models.base.StickerRanker`; the text-side ones (``vocab_size``,
+    ``dropout``) are kept in the config and unused.
     """
 
-    def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
-                 image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
-        self.backbone, self.backbone_weights = backbone, backbone_weights
-        self.pretrained, self.classify = pretrained, classify
-        self.sticker_encoder = StickerEncoder(
-            n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
-            backbone_weights=backbone_weights if pretrained else None, name="sticker_encoder")
-        self.image_size = self.sticker_encoder.image_size
+    def __init__(self, vocab_size, n_emoji, **kwargs):
+        super().__init__(vocab_size, n_emoji, **kwargs)
         self.score = keras.layers.Dense(1, name="score")
 
     def build(self, inputs_shape):
@@ -46,21 +37,3 @@ class ContextBlind(keras.Model):
     def call(self, inputs, training=None):
         _, sticker_vector, emoji_logits = self.sticker_encoder(inputs["stickers"], training=training)
         return {"scores": ops.squeeze(self.score(sticker_vector), -1), "emoji_logits": emoji_logits}
-
-    @property
-    def emoji_loss_weight(self):
-        return 1.0 if self.classify else 0.0
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "n_emoji": self.n_emoji, "hidden": self.hidden,
-            "dropout": self.dropout, "backbone": self.backbone, "image_size": self.image_size,
-            "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
-            "classify": self.classify,
-        })
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return model_from_saved_config(cls, config)

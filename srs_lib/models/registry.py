@@ -8,9 +8,15 @@ warm-up stage trains). Adding a model is adding an entry here.
 from __future__ import annotations
 
 from srs_lib.models.context_blind import ContextBlind
+from srs_lib.models.dam import DAM
+from srs_lib.models.mrfn import MRFN
+from srs_lib.models.psac import PSAC
+from srs_lib.models.smn import SMN
 from srs_lib.models.srs import SRS
+from srs_lib.models.synergistic import Synergistic
 
-MODELS = {"srs": SRS, "context_blind": ContextBlind}
+MODELS = {"srs": SRS, "smn": SMN, "dam": DAM, "mrfn": MRFN, "psac": PSAC,
+          "synergistic": Synergistic, "context_blind": ContextBlind}
 
 
 def build_model(name: str, *, vocab_size: int, n_emoji: int, hidden: int, dropout: float,
