@@ -1,6 +1,7 @@
 # srs-book: two commands do everything (see README.md).
 #   make book   environment + default corpus + every chapter run with the `cpu` profile + HTML book
-#   make test   environment + unit tests + chapters under nbval (`ci` profile) + book build + browser check
+#   make test   environment + unit tests + the ci comparison grid + chapters under nbval (`ci`
+#               profile) + book build + browser check
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -15,7 +16,7 @@ BASE_PATH ?=
 export KERAS_BACKEND := torch
 export PYTHONHASHSEED := 0
 
-.PHONY: book test env nbval book-ci browser notebooks clean
+.PHONY: book test env nbval book-ci browser notebooks experiments grid-ci clean
 
 env: $(STAMP)
 
@@ -34,7 +35,17 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/browser
-	$(MAKE) --no-print-directory nbval book-ci browser
+	$(MAKE) --no-print-directory grid-ci nbval book-ci browser
+
+# Tables 3 and 4: every model and ablation trained through the training chapter, into
+# results/comparison/$(PROFILE)/ (entries already there are skipped).
+experiments: $(STAMP)
+	$(PY) -m srs_lib experiments run comparison --profile $(PROFILE) $(if $(BASE_PATH),--base_path $(BASE_PATH))
+
+# The whole ci grid from scratch, into _build (the committed ci results stay as they are).
+grid-ci: $(STAMP)
+	rm -rf _build/grid-ci
+	$(PY) -m srs_lib experiments run comparison --profile ci --results_dir _build/grid-ci
 
 # Every chapter re-executed with the committed `ci` parameters and compared with the committed outputs.
 nbval: $(STAMP)

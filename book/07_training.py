@@ -27,7 +27,10 @@ steps = None  # optimisation steps; None: the profile's schedule
 epochs = None  # or a number of epochs (used when steps is None)
 candidate_protocol = "random"  # "random" (the paper) or "first9" (the released code)
 seed = 0
+model = "srs"  # or a baseline: smn, dam, mrfn, psac, synergistic, context_blind
+ablation = []  # Table 4: any of "pretrain", "classify", "din", "fr" (SRS w/o ...)
 log_root = "../_build/logs"  # checkpoints, metric.txt, metrics.json
+exp_name = None  # the run's folder under log_root; None: named after the options
 fresh = True  # start over instead of resuming an earlier run of the same name
 
 # %% [markdown]
@@ -41,7 +44,7 @@ fresh = True  # start over instead of resuming an earlier run of the same name
 # decayed polynomially to $10^{-5}$ over five epochs and gradients clipped to norm 2.
 #
 # > **Ours.** The `cpu` profile keeps the paper's model sizes and schedule shape but
-# > replaces Inception-v3 by a small CNN trained from scratch at 64×64, with a larger
+# > replaces Inception-v3 by a small CNN trained from scratch at 48×48, with a larger
 # > learning rate and fewer steps, so that it learns on a laptop CPU. The options of
 # > each profile are printed below.
 
@@ -54,17 +57,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import srs_lib  # selects the torch backend before Keras is imported
-from srs_lib import paper, report
-from srs_lib.training.config import profile_config
+from srs_lib import comparison, paper, report
+from srs_lib.training.config import ablation_changes, profile_config
 from srs_lib.training.trainer import train
 
-changes = {"protocol": candidate_protocol, "seed": seed}
+changes = {**ablation_changes(ablation), "model": model, "protocol": candidate_protocol,
+           "seed": seed}
 if steps is not None:
     changes["steps"] = int(steps)
 if epochs is not None:
     changes["epochs"] = float(epochs)
 config = profile_config(profile, **changes)
-exp_name = f"srs-{profile}-{candidate_protocol}-seed{seed}"
+label = comparison.label(model, ablation)
+exp_name = exp_name or "-".join([model, *(f"wo-{a}" for a in ablation), profile,
+                                 candidate_protocol, f"seed{seed}"])
 if fresh:
     shutil.rmtree(Path(log_root) / exp_name, ignore_errors=True)
 print(json.dumps({k: v for k, v in config.to_dict().items()
@@ -121,16 +127,20 @@ fig.tight_layout()
 # ## Test results beside the paper's
 #
 # The best checkpoint (by validation MAP) ranks the candidates of every test context.
-# The paper's row is from its Table 3 (StickerChat, Inception-v3, 10 candidates); ours
-# comes from the run above, on the corpus named in the table.
+# The paper's row is this model's row of its Table 3 or 4 (StickerChat, Inception-v3, 10
+# candidates; none for the sanity baselines); ours comes from the run above, on the corpus
+# named in the table.
 
 # %%
 corpus = report.corpus_description(base_path)
 test = result["test"]
-rows = [(m, test.get(m), paper.row(paper.TABLE3, "SRS")[m]) for m in paper.METRICS]
-print(f"{'metric':<8} {'ours (' + corpus + ')':>32} {'paper (StickerChat)':>20}")
-for metric, ours, theirs in rows:
-    print(f"{metric:<8} {ours:>32.3f} {theirs:>20.3f}")
+reported = {**paper.TABLE3, **paper.TABLE4}
+theirs = paper.row(reported, label) if label in reported else dict.fromkeys(paper.METRICS)
+rows = [(m, test.get(m), theirs[m]) for m in paper.METRICS]
+print(f"{label}\n{'metric':<8} {'ours (' + corpus + ')':>32} {'paper (StickerChat)':>20}")
+for metric, ours, reported_value in rows:
+    shown = "—" if reported_value is None else f"{reported_value:.3f}"
+    print(f"{metric:<8} {ours:>32.3f} {shown:>20}")
 print(f"\n{result['test_contexts']} test contexts, best checkpoint at step {result['best_step']}, "
       f"{result['parameters']:,} trainable parameters")
 
@@ -150,7 +160,8 @@ print(f"R{n}@1 {hits:.3f} ± {half_width:.3f} against chance {chance:.3f}: {verd
 
 # %%
 report.record("07_training", {
-    "rows": [{"quantity": f"SRS test {m}", "ours": ours, "paper": theirs} for m, ours, theirs in rows]
+    "rows": [{"quantity": f"{label} test {m}", "ours": ours, "paper": reported_value}
+             for m, ours, reported_value in rows]
     + [{"quantity": f"chance R{n}@1 (same candidates)", "ours": chance, "paper": 0.1}],
     "steps": result["steps"], "best_step": result["best_step"], "test_contexts": result["test_contexts"],
 }, base_path=base_path, profile=profile, seed=seed)

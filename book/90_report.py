@@ -22,13 +22,16 @@
 base_path = "../data/small"  # not read here: each chapter records the corpus it ran on
 profile = "cpu"
 results_dir = None  # None: where the runner put this book's executed chapters
+comparison_dir = "../results/comparison"  # the grids of Tables 3 and 4 (chapter 08)
+comparison_profiles = ["paper", "cpu", "ci"]  # grids shown, the most important first
 
 # %%
 import os
+from pathlib import Path
 
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
-from srs_lib import report
+from srs_lib import comparison, report
 
 folder = results_dir or os.environ.get("SRS_RESULTS_DIR") or "."
 records = report.collect(folder)
@@ -57,3 +60,22 @@ for chapter, entry in records.items():
         lines.append(f"| {chapter} | {row['quantity']} | {cell(row['ours'])} | {cell(row.get('paper'))} "
                      f"| {entry['corpus']} | {entry['profile']} | {cell(entry['seed'])} | {entry['date']} |")
 display(Markdown("\n".join(lines)))
+
+
+# %% [markdown]
+# ## Tables 3 and 4
+#
+# The comparison grids of chapter 08, read from `results/comparison/` through the same
+# code as that chapter: our metrics with the ▲/▼ of paired t-tests against MRFN and
+# against SRS ($\alpha = 0.01$), beside the paper's values on StickerChat. A profile
+# without a grid is named in one line.
+
+# %%
+grids = comparison.load_profiles(comparison_profiles, Path(comparison_dir))
+for name in comparison_profiles:
+    if name not in grids:
+        print(f"{name}: no comparison grid (`python -m srs_lib experiments run comparison --profile {name}`)")
+for name, found in grids.items():
+    for table, title in (("table3", "Table 3"), ("table4", "Table 4")):
+        display(Markdown(f"**{title}, profile `{name}`**"))
+        display(HTML(comparison.to_html(comparison.comparison_frame(found, table))))

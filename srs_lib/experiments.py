@@ -11,7 +11,10 @@ executes it, and writes the executed notebook where it is needed:
                ``_build/executed/<profile>/`` and the HTML book built from a staged copy of
                the sources, so that building the book changes no tracked file;
 ``build``      the HTML book built from the committed notebooks as they are;
-``corpus``     make sure the corpus a profile runs on exists (generating it if needed).
+``corpus``     make sure the corpus a profile runs on exists (generating it if needed);
+``run comparison``  the experiment grid of Tables 3 and 4 (:mod:`srs_lib.comparison`): the
+               training chapter once per model and ablation, into
+               ``results/comparison/<profile>/``.
 
 A chapter that fails is reported with its name and the cell that failed; the others still
 run, and the command exits non-zero at the end. Re-running skips a chapter whose source,
@@ -253,15 +256,21 @@ def build_html(source: Path) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("notebooks", "book", "build", "corpus"),
+    parser.add_argument("action", choices=("notebooks", "book", "build", "corpus", "run"),
                         help="notebooks: re-execute the committed ci notebooks; book: execute "
                              "every chapter with a profile and build the HTML book; build: "
                              "build the HTML book from the committed notebooks; corpus: make "
-                             "sure the profile's corpus exists")
+                             "sure the profile's corpus exists; run GRID: run an experiment grid")
+    parser.add_argument("grid", nargs="?", choices=("comparison",),
+                        help="with run: the grid (comparison: Tables 3 and 4)")
     parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
     parser.add_argument("--base_path", help="corpus to run on (required for --profile paper)")
     parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
-    parser.add_argument("--force", action="store_true", help="re-run unchanged chapters too")
+    parser.add_argument("--force", action="store_true",
+                        help="re-run unchanged chapters (grid entries already done) too")
+    parser.add_argument("--entries", nargs="*", help="with run: only these grid entries")
+    parser.add_argument("--results_dir", help="with run: where grids are written "
+                                              "(default: results/comparison)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -272,6 +281,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "corpus":
         return 0
     parameters = profile_parameters(args.profile, args.base_path)
+    if args.action == "run":
+        from srs_lib import comparison
+
+        if args.grid is None:
+            raise SystemExit("run needs a grid: experiments run comparison")
+        results = Path(args.results_dir) if args.results_dir else comparison.RESULTS
+        return comparison.run_grid(args.profile, parameters, results=results.resolve(),
+                                   names=args.entries, force=args.force)
     chapters = args.chapters or chapters_from_toc()
     if args.action == "notebooks":
         if args.profile != "ci":

@@ -27,7 +27,7 @@ def corpus_description(base_path) -> str:
     return "StickerChat"
 
 
-def _commit() -> str | None:
+def current_commit() -> str | None:
     try:
         done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, cwd=Path(__file__).parent, timeout=10)
@@ -48,7 +48,7 @@ def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | 
         "profile": profile,
         "seed": seed,
         "date": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
+        "commit": current_commit(),
     }
     folder = os.environ.get("SRS_RESULTS_DIR")
     if folder:

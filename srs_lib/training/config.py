@@ -89,6 +89,29 @@ PROFILES: dict[str, TrainConfig] = {
 }
 
 
+# "w/o X" ablations of the paper's Table 4, as configuration changes.
+ABLATIONS: dict[str, dict] = {
+    "pretrain": {"pretrained": False},
+    "classify": {"classify": False},
+    "din": {"model_options": {"use_din": False}},
+    "fr": {"model_options": {"use_fusion_rnn": False}},
+}
+
+
+def ablation_changes(names) -> dict:
+    """The configuration changes of the named ablations, combined (``model_options`` merged)."""
+    changes: dict = {}
+    for name in names:
+        if name not in ABLATIONS:
+            raise ValueError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
+        for key, value in ABLATIONS[name].items():
+            if key == "model_options":
+                changes.setdefault("model_options", {}).update(value)
+            else:
+                changes[key] = value
+    return changes
+
+
 def profile_config(profile: str, **changes) -> TrainConfig:
     """The named profile's configuration with ``changes`` applied."""
     if profile not in PROFILES:

@@ -18,13 +18,7 @@ import json
 import os
 import typing
 
-# "w/o X" ablations of the paper's Table 4, as configuration changes.
-ABLATIONS = {
-    "pretrain": {"pretrained": False},
-    "classify": {"classify": False},
-    "din": {"model_options": {"use_din": False}},
-    "fr": {"model_options": {"use_fusion_rnn": False}},
-}
+from srs_lib.training.config import ABLATIONS, ablation_changes
 
 
 def _field_type(field: dataclasses.Field):
@@ -73,14 +67,8 @@ def config_from_args(args: argparse.Namespace):
     """The profile's configuration with the ablations and explicit options applied."""
     from srs_lib.training.config import profile_config
 
-    changes: dict = {}
-    model_options: dict = {}
-    for name in args.ablation:
-        for key, value in ABLATIONS[name].items():
-            if key == "model_options":
-                model_options.update(value)
-            else:
-                changes[key] = value
+    changes = ablation_changes(args.ablation)
+    model_options = changes.pop("model_options", {})
     for field in dataclasses.fields(_config_class()):
         value = getattr(args, field.name, None)
         if value is not None and field.name != "model_options":

@@ -1,0 +1,468 @@
+"""Tables 3 and 4 as an experiment grid: every model and ablation through one pipeline.
+
+``python -m srs_lib experiments run comparison --profile {ci,cpu,paper}`` executes the
+training chapter (``book/07_training``) with papermill once per grid entry, with the same
+seed, corpus, candidates and training budget, into
+``results/comparison/<profile>/<entry>/``:
+
+``07_training.ipynb``        the executed chapter (its outputs are the run's log);
+``metrics.json``             the trainer's final report (test metrics, configuration,
+                             parameter count, skip counts);
+``test_scores.npz``          compressed per-context scores, labels, sample lines and masks
+                             (for the significance tests);
+``history.json``, ``metric.txt``  losses and validation metrics during training;
+``run.json``                 the exact chapter parameters, commit, machine, date, wall time.
+
+An entry whose ``metrics.json`` exists is skipped (``--force`` re-runs it); a failed entry
+is reported and the others still run. The ``random`` entry trains nothing: it scores the
+same test candidates with seeded random numbers. :func:`load_results` and
+:func:`comparison_table` read a grid back; :func:`comparison_frame`, :func:`cost_frame`,
+:func:`ordering_checks` and :func:`to_html` are what chapter 08 and the reproduction report
+show, through one code path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srs_lib.report import corpus_description, current_commit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results" / "comparison"
+CHAPTER = "07_training"
+#: Every entry of every grid trains with this seed (and evaluates on the same candidates).
+GRID_SEED = 0
+#: Files of a training run kept in the results (checkpoints are not).
+KEPT = ("metrics.json", "test_scores.npz", "history.json", "metric.txt", "config.json")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the comparison: ``name`` is its folder, ``label`` the paper's row name."""
+
+    name: str
+    label: str
+    table: str  # "table3", "table4" or "sanity"
+    model: str | None  # None: the random scorer, nothing trained
+    ablation: tuple[str, ...] = ()
+
+
+GRID: tuple[Entry, ...] = (
+    Entry("synergistic", "Synergistic", "table3", "synergistic"),
+    Entry("psac", "PSAC", "table3", "psac"),
+    Entry("smn", "SMN", "table3", "smn"),
+    Entry("dam", "DAM", "table3", "dam"),
+    Entry("mrfn", "MRFN", "table3", "mrfn"),
+    Entry("srs", "SRS", "table3", "srs"),
+    Entry("srs_wo_pretrain", "SRS w/o pretrain", "table4", "srs", ("pretrain",)),
+    Entry("srs_wo_classify", "SRS w/o Classify", "table4", "srs", ("classify",)),
+    Entry("srs_wo_din", "SRS w/o DIN", "table4", "srs", ("din",)),
+    Entry("srs_wo_fr", "SRS w/o FR", "table4", "srs", ("fr",)),
+    Entry("context_blind", "context-blind", "sanity", "context_blind"),
+    Entry("random", "random", "sanity", None),
+)
+ENTRIES = {entry.name: entry for entry in GRID}
+
+
+def label(model: str, ablation=()) -> str:
+    """The paper's name of a model with ablations ("SRS w/o DIN"), or the model's own name."""
+    for entry in GRID:
+        if entry.model == model and set(entry.ablation) == set(ablation):
+            return entry.label
+    return "+".join([model, *(f"w/o {a}" for a in ablation)])
+
+
+def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]:
+    """The entries a profile's grid runs, and ``{name: why}`` for those it leaves out.
+
+    "w/o pretrain" is left out where the profile's backbone starts from random weights
+    anyway (``cpu``, ``ci``): there it would be the SRS run again.
+    """
+    from srs_lib.training.config import profile_config
+
+    unknown = set(names or ()) - set(ENTRIES)
+    if unknown:
+        raise SystemExit(f"unknown grid entries: {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(ENTRIES)}")
+    chosen = [ENTRIES[n] for n in names] if names else list(GRID)
+    left_out = {}
+    if not profile_config(profile).pretrained:
+        left_out["srs_wo_pretrain"] = (f"the {profile} profile's backbone is not pretrained: "
+                                       "SRS itself is already 'w/o pretrain'")
+    return [e for e in chosen if e.name not in left_out], left_out
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+class _RandomScorer:
+    """Seeded uniform scores: the random baseline, through the same evaluation code."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, inputs, training=False):
+        batch, candidates = inputs["stickers"].shape[:2]
+        return {"scores": self.rng.random((batch, candidates)).astype("float32")}
+
+
+def run_random(base_path, profile: str, out: Path, seed: int = GRID_SEED) -> dict:
+    """Score the test candidates of ``profile`` at random; write metrics and scores to ``out``."""
+    from srs_lib.metrics import ranking_metrics
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.pipeline import evaluation_batches
+    from srs_lib.training.trainer import MASKED_SCORE, score_batches
+
+    config = profile_config(profile, seed=seed)
+    _, batches = evaluation_batches(base_path, config, "release_test.json")
+    scores, labels, index = score_batches(_RandomScorer(seed), batches)
+    np.savez_compressed(out / "test_scores.npz", scores=scores, labels=labels,
+                        lines=batches.split.lines[index], mask=scores > MASKED_SCORE)
+    report = {"model": "random", "test": ranking_metrics(scores, labels),
+              "test_contexts": int(len(labels)), "test_path": "release_test.json",
+              "steps": 0, "parameters": 0, "config": config.to_dict()}
+    _write_json(out / "metrics.json", report)
+    return report
+
+
+def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = True) -> tuple[str, str]:
+    """Run one grid entry into ``out``; ``(status, error)`` with status "ok" or "failed"."""
+    from srs_lib.experiments import BOOK, execute_chapter
+
+    out.mkdir(parents=True, exist_ok=True)
+    base_path = Path(parameters["base_path"])
+    base_path = base_path if base_path.is_absolute() else (BOOK / base_path).resolve()
+    start = time.monotonic()
+    chapter_parameters = {}
+    if entry.model is None:
+        try:
+            run_random(base_path, parameters["profile"], out)
+            status, error = "ok", ""
+        except Exception as err:  # reported, and the grid goes on
+            status, error = "failed", f"{type(err).__name__}: {err}"
+    else:
+        logs = ROOT / "_build" / "comparison" / parameters["profile"]
+        chapter_parameters = {**parameters, "model": entry.model, "ablation": list(entry.ablation),
+                              "seed": GRID_SEED, "log_root": str(logs), "exp_name": entry.name,
+                              "fresh": True}
+        run = execute_chapter(CHAPTER, chapter_parameters, out / f"{CHAPTER}.ipynb",
+                              stamp_dir=logs / "stamps" / entry.name, force=True,
+                              progress=progress)
+        status, error = run.status, run.error
+        if status == "ok":
+            for name in KEPT:
+                if (logs / entry.name / name).exists():
+                    shutil.copy2(logs / entry.name / name, out / name)
+    _write_json(out / "run.json", {
+        "entry": entry.name, "label": entry.label, "model": entry.model,
+        "ablation": list(entry.ablation), "status": status, "error": error,
+        "parameters": chapter_parameters or {**parameters, "seed": GRID_SEED},
+        "corpus": corpus_description(base_path),
+        "commit": current_commit(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "wall_seconds": round(time.monotonic() - start, 1),
+    })
+    if status != "ok":
+        (out / "metrics.json").unlink(missing_ok=True)
+    return status, error
+
+
+def run_grid(profile: str, parameters: dict, *, results: Path = RESULTS, names=None,
+             force: bool = False) -> int:
+    """Run a profile's grid; 0 when every entry is done, 1 when one failed."""
+    entries, left_out = grid_entries(profile, names)
+    for name, why in left_out.items():
+        print(f"[comparison] {name}: left out ({why})", flush=True)
+    failed = []
+    for i, entry in enumerate(entries, 1):
+        out = results / profile / entry.name
+        tag = f"[comparison {i}/{len(entries)}] {entry.name}"
+        if (out / "metrics.json").exists() and not force:
+            print(f"{tag}: done before, skipped", flush=True)
+            continue
+        print(f"{tag} ...", flush=True)
+        status, error = run_entry(entry, parameters, out)
+        seconds = json.loads((out / "run.json").read_text())["wall_seconds"]
+        if status == "ok":
+            test = json.loads((out / "metrics.json").read_text())["test"]
+            print(f"{tag}: done in {seconds:.0f} s, test MAP {test['MAP']:.3f}", flush=True)
+        else:
+            print(f"{tag}: FAILED after {seconds:.0f} s: {error}", flush=True)
+            failed.append((entry.name, error))
+    if failed:
+        print(f"\n{len(failed)} of {len(entries)} entries failed:", file=sys.stderr)
+        for name, error in failed:
+            print(f"  {name}: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# -- reading a grid back -------------------------------------------------------------------
+@dataclass
+class EntryResult:
+    """A finished entry: its metrics report, per-context values and training cost."""
+
+    entry: Entry
+    metrics: dict
+    per_context: dict  # from srs_lib.metrics.per_context_metrics
+    lines: np.ndarray
+    seconds_per_step: float | None
+    run: dict
+    candidates: np.ndarray | None = None  # real (unpadded) candidates of each test context
+
+
+def _seconds_per_step(history: dict, batch_size: int) -> float | None:
+    rates = [r["contexts_per_s"] for r in history.get("train", []) if r.get("stage") == "joint"]
+    return float(batch_size / np.median(rates)) if rates else None
+
+
+def load_results(profile: str, results: Path = RESULTS) -> dict[str, EntryResult]:
+    """Every finished entry of a profile's grid, in grid order (missing ones left out)."""
+    from srs_lib.metrics import per_context_metrics
+
+    found = {}
+    for entry in GRID:
+        folder = results / profile / entry.name
+        if not (folder / "metrics.json").exists():
+            continue
+        metrics = json.loads((folder / "metrics.json").read_text())
+        saved = np.load(folder / "test_scores.npz", allow_pickle=False)
+        history = (json.loads((folder / "history.json").read_text())
+                   if (folder / "history.json").exists() else {})
+        found[entry.name] = EntryResult(
+            entry, metrics, per_context_metrics(saved["scores"], saved["labels"]),
+            saved["lines"], _seconds_per_step(history, metrics["config"]["batch_size"]),
+            json.loads((folder / "run.json").read_text()),
+            saved["mask"].sum(axis=1) if "mask" in saved.files else None)
+    return found
+
+
+#: Per-context values behind each metric of the tables.
+PER_CONTEXT = {"MAP": "reciprocal_rank", "R10@1": "hits@1", "R10@2": "hits@2", "R10@5": "hits@5"}
+
+
+def significance_markers(results: dict[str, EntryResult], against: str, metric: str,
+                         alpha: float = 0.01) -> dict[str, str]:
+    """``{entry: "▲" | "▼" | ""}``: a two-tailed paired t-test of each entry's per-context
+    ``metric`` against entry ``against`` on the same test contexts ("" for ``against``
+    itself, and for every entry when ``against`` has no result)."""
+    from srs_lib.metrics import paired_significance
+
+    if against not in results:
+        return {name: "" for name in results}
+    base = results[against]
+    key = PER_CONTEXT[metric]
+    markers = {}
+    for name, result in results.items():
+        if name == against:
+            markers[name] = ""
+            continue
+        if not np.array_equal(result.lines, base.lines):
+            raise ValueError(f"{name} and {against} were not tested on the same contexts")
+        markers[name] = paired_significance(result.per_context[key], base.per_context[key],
+                                            alpha).marker
+    return markers
+
+
+def comparison_table(results: dict[str, EntryResult], tables=("table3", "sanity")) -> list[dict]:
+    """Rows of ours-beside-the-paper's for the entries of ``tables``: label, our metric
+    values with markers against MRFN and against SRS, the paper's values, parameters and
+    seconds per training step."""
+    from srs_lib import paper
+
+    metrics = paper.METRICS
+    markers = {(m, ref): significance_markers(results, ref, m) for m in metrics
+               for ref in ("mrfn", "srs")}
+    paper_rows = {**paper.TABLE3, **paper.TABLE4}
+    rows = []
+    for name, result in results.items():
+        entry = result.entry
+        if entry.table not in tables:
+            continue
+        row = {"entry": name, "label": entry.label, "parameters": result.metrics.get("parameters"),
+               "seconds_per_step": result.seconds_per_step,
+               "test_contexts": result.metrics["test_contexts"]}
+        for m in metrics:
+            row[m] = result.metrics["test"][m]
+            row[f"{m} vs MRFN"] = markers[(m, "mrfn")][name]
+            row[f"{m} vs SRS"] = markers[(m, "srs")][name]
+            row[f"paper {m}"] = (dict(zip(metrics, paper_rows[entry.label]))[m]
+                                 if entry.label in paper_rows else None)
+        rows.append(row)
+    return rows
+
+
+# -- the comparison as the chapters show it ------------------------------------------------
+#: The paper's ordering of Table 3's main models, best first (each ahead of the next).
+PAPER_ORDER = ("srs", "mrfn", "dam", "smn")
+#: Which grid tables each displayed table holds (Table 4 also holds the full SRS).
+TABLE_ROWS = {"table3": ("table3", "sanity"), "table4": ("table4",)}
+#: Profiles from the most important result to the least.
+PROFILE_ORDER = ("paper", "cpu", "ci")
+PAPER_SOURCE = "paper (StickerChat)"
+
+
+def load_profiles(profiles=PROFILE_ORDER, results: Path = RESULTS) -> dict[str, dict[str, EntryResult]]:
+    """``{profile: load_results(profile)}`` for the profiles (in the given order) that have
+    at least one finished entry."""
+    loaded = {profile: load_results(profile, Path(results)) for profile in profiles}
+    return {profile: found for profile, found in loaded.items() if found}
+
+
+def base_path_of(results: dict[str, EntryResult]) -> str:
+    """The corpus folder a grid ran on, as its runs name it (relative to ``book/``)."""
+    return next(iter(results.values())).run["parameters"]["base_path"]
+
+
+def corpus_of(results: dict[str, EntryResult]) -> str:
+    """The corpus a grid ran on, named as :func:`srs_lib.report.corpus_description` does."""
+    run = next(iter(results.values())).run
+    if run.get("corpus"):
+        return run["corpus"]
+    base = Path(base_path_of(results))
+    base = base if base.is_absolute() else ROOT / "book" / base
+    return corpus_description(base) if base.exists() else f"the corpus at {base_path_of(results)}"
+
+
+def comparison_frame(results: dict[str, EntryResult], table: str = "table3", corpus: str | None = None):
+    """Table 3 (with the sanity rows) or Table 4 (with SRS) as a pandas DataFrame.
+
+    One row per finished entry, indexed by the paper's label; columns ``(source, metric)``
+    with sources ``ours (<corpus>)``, ``▲/▼ vs MRFN``, ``▲/▼ vs SRS`` (the paired t-tests
+    of :func:`significance_markers` at α = 0.01; "ref" on the reference's own row, "n/a"
+    when the reference has no result) and ``paper (StickerChat)`` (NaN where the paper
+    has no row). Built from :func:`comparison_table`; :func:`to_html` renders it.
+    """
+    import pandas as pd
+    from srs_lib import paper
+
+    if table not in TABLE_ROWS:
+        raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLE_ROWS)}")
+    rows = comparison_table(results, ("table3", "sanity", "table4"))
+    keep = TABLE_ROWS[table]
+    rows = [r for r in rows if ENTRIES[r["entry"]].table in keep
+            or (table == "table4" and r["entry"] == "srs")]
+    ours = f"ours ({corpus or corpus_of(results)})"
+    columns = pd.MultiIndex.from_product(
+        [[ours, "▲/▼ vs MRFN", "▲/▼ vs SRS", PAPER_SOURCE], list(paper.METRICS)],
+        names=["", "metric"])
+    data = []
+    for row in rows:
+        values = [row[m] for m in paper.METRICS]
+        for reference, short in (("mrfn", "MRFN"), ("srs", "SRS")):
+            values += [("ref" if row["entry"] == reference
+                        else row[f"{m} vs {short}"] if reference in results else "n/a")
+                       for m in paper.METRICS]
+        values += [row[f"paper {m}"] for m in paper.METRICS]
+        data.append(values)
+    frame = pd.DataFrame(data, columns=columns,
+                         index=pd.Index([r["label"] for r in rows], name="model"))
+    for m in paper.METRICS:  # None -> NaN: the sanity rows have no paper value
+        frame[(PAPER_SOURCE, m)] = frame[(PAPER_SOURCE, m)].astype(float)
+    return frame
+
+
+def cost_frame(results: dict[str, EntryResult]):
+    """Training cost per finished entry as a pandas DataFrame: trainable parameters and
+    median seconds per joint training step (read from the run's history), each also
+    relative to SRS, and the steps trained. NaN where a value does not apply (the random
+    scorer trains nothing) or SRS did not run."""
+    import pandas as pd
+
+    srs = results.get("srs")
+    srs_parameters = srs.metrics.get("parameters") if srs else None
+    srs_seconds = srs.seconds_per_step if srs else None
+    rows = []
+    for result in results.values():
+        parameters = result.metrics.get("parameters")
+        seconds = result.seconds_per_step
+        rows.append({
+            "parameters": parameters,
+            "parameters / SRS": parameters / srs_parameters if parameters is not None and srs_parameters else None,
+            "s per step": seconds,
+            "time / SRS": seconds / srs_seconds if seconds is not None and srs_seconds else None,
+            "steps": result.metrics.get("steps"),
+        })
+    return pd.DataFrame(rows, index=pd.Index([r.entry.label for r in results.values()], name="model"),
+                        dtype=object)
+
+
+def to_html(frame, digits: int = 3) -> str:
+    """A frame of :func:`comparison_frame` or :func:`cost_frame` as an HTML table: floats
+    to ``digits`` decimals, integers with thousands separators, missing values as "–"."""
+    def cell(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "–"
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, str):
+            return str(value)
+        if isinstance(value, (int, np.integer)):
+            return f"{value:,}"
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    return frame.map(cell).to_html(border=0)
+
+
+def interval(result: EntryResult, metric: str = "R10@1", z: float = 1.96) -> tuple[float, float]:
+    """Mean of a metric over the test contexts and the half-width of its normal-approximation
+    interval (z = 1.96: 95%); for R10@k this is the binomial ``z·sqrt(p(1-p)/n)``."""
+    values = np.asarray(result.per_context[PER_CONTEXT[metric]], dtype=np.float64)
+    return float(values.mean()), float(z * values.std() / np.sqrt(len(values)))
+
+
+def chance_at_1(results: dict[str, EntryResult]) -> float | None:
+    """Chance R10@1 on a grid's test candidates: the mean of 1/k over the contexts (k real
+    candidates; sets smaller than 10 give fewer). None when no entry saved its mask."""
+    for result in results.values():
+        if result.candidates is not None:
+            return float(np.mean(1.0 / result.candidates))
+    return None
+
+
+def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",
+                    alpha: float = 0.01) -> list[dict]:
+    """The paper's orderings, checked on a grid: each model of :data:`PAPER_ORDER` ahead of
+    the next, and SRS ahead of each of its ablations.
+
+    One dict per pair: ``ahead``/``behind`` (entry names), ``claim`` ("SRS > MRFN"),
+    ``paper`` and ``ours`` (the two values), ``verdict`` ("holds", "reversed", "tied" or
+    "not run" when either entry has no result), and ``marker`` (▲/▼/"" of a paired t-test
+    of ``ahead`` against ``behind`` at ``alpha``; "" when not run).
+    """
+    from srs_lib import paper
+    from srs_lib.metrics import paired_significance
+
+    reported = {**paper.TABLE3, **paper.TABLE4}
+    index = paper.METRICS.index(metric)
+    pairs = list(zip(PAPER_ORDER, PAPER_ORDER[1:]))
+    pairs += [("srs", e.name) for e in GRID if e.table == "table4"]
+    checks = []
+    for ahead, behind in pairs:
+        a, b = ENTRIES[ahead], ENTRIES[behind]
+        check = {"ahead": ahead, "behind": behind, "claim": f"{a.label} > {b.label}",
+                 "paper": (reported[a.label][index], reported[b.label][index]),
+                 "ours": None, "verdict": "not run", "marker": ""}
+        if ahead in results and behind in results:
+            ra, rb = results[ahead], results[behind]
+            if not np.array_equal(ra.lines, rb.lines):
+                raise ValueError(f"{ahead} and {behind} were not tested on the same contexts")
+            ours = (ra.metrics["test"][metric], rb.metrics["test"][metric])
+            key = PER_CONTEXT[metric]
+            check.update(ours=ours, verdict=("holds" if ours[0] > ours[1] else
+                                             "reversed" if ours[0] < ours[1] else "tied"),
+                         marker=paired_significance(ra.per_context[key], rb.per_context[key],
+                                                    alpha).marker)
+        checks.append(check)
+    return checks
