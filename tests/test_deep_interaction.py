@@ -61,14 +61,19 @@ def _reference(layer, inputs, mask):
                 l = tau_u @ h
                 r = tau_s @ units
                 q1 = np.concatenate([o_flat, r, o_flat * r, o_flat + r]) @ w_if + b_if
-                q2[b, c, u] = np.concatenate([q1, l]) @ w_q2 + b_q2
+                combined = ([q1, l, q1 * l, q1 + l] if layer.integrate_words else [q1, l])
+                q2[b, c, u] = np.concatenate(combined) @ w_q2 + b_q2
     return q2, relation
 
 
-@pytest.mark.parametrize("softmax_attention", [False, True])
-def test_matches_equations_7_to_11_with_the_naive_concatenation(softmax_attention):
+@pytest.mark.parametrize("softmax_attention,integrate_words",
+                         [(False, False), (True, False), (True, True)])
+def test_matches_equations_7_to_11_with_the_naive_concatenation(softmax_attention,
+                                                                integrate_words):
     inputs, mask = _pairs()
-    layer = DeepInteraction(hidden=7, softmax_attention=softmax_attention)
+    hidden = 6 if integrate_words else 7  # IF(Q1, l) needs Q1 as wide as the word states
+    layer = DeepInteraction(hidden=hidden, softmax_attention=softmax_attention,
+                            integrate_words=integrate_words)
     q2, attention = layer(inputs, mask=mask, return_attention=True)
     expected_q2, expected_relation = _reference(layer, inputs, mask)
     np.testing.assert_allclose(_numpy(attention["relation"]), expected_relation,
@@ -128,6 +133,9 @@ def test_widths_must_match():
     inputs[2] = inputs[2][..., :4]
     with pytest.raises(ValueError, match="share one width"):
         DeepInteraction(hidden=5)(inputs, mask=mask)
+    inputs, mask = _pairs(dim=6)
+    with pytest.raises(ValueError, match="widths must be equal"):
+        DeepInteraction(hidden=5, integrate_words=True)(inputs, mask=mask)
 
 
 def test_pooled_interaction_is_a_smaller_drop_in_replacement():
@@ -147,8 +155,9 @@ def test_pooled_interaction_is_a_smaller_drop_in_replacement():
 
 
 @pytest.mark.parametrize("layer", [DeepInteraction(hidden=5, softmax_attention=False),
+                                   DeepInteraction(hidden=6, integrate_words=True),
                                    PooledInteraction(hidden=5)],
-                         ids=["deep", "pooled"])
+                         ids=["deep", "deep-integrate-words", "pooled"])
 def test_keras_round_trip(tmp_path, layer):
     inputs, mask = _pairs(seed=4)
     symbolic = [keras.Input(x.shape[1:]) for x in inputs]

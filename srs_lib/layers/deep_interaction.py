@@ -63,6 +63,10 @@ class DeepInteraction(_PairInteraction):
             hidden 16, 3 seeds) the softmax version learned in ≤ 250 Adam steps every
             time; the raw version learned in 1 of 3 seeds and, with the sigmoid score,
             mostly collapsed to equal scores for all candidates.
+        integrate_words: False (default): the paper's Q2 = FC([Q1; l]). True: Q2 =
+            IF(Q1, l) = FC([Q1; l; Q1 ⊙ l; Q1 + l]), the integration of eq. 10 applied to
+            the sticker side and the sticker-aware utterance too, so that Q2 holds a direct
+            product of the two (the released code feeds its fusion [a + b; a ⊙ b; a; b]).
 
     Call arguments:
         inputs: `[O, O_flat, h]` with O `(batch, candidates, p, p, dim)`, O_flat
@@ -77,11 +81,12 @@ class DeepInteraction(_PairInteraction):
         "sticker_attention" τ^s `(batch, candidates, utterances, p, p)`.
     """
 
-    def __init__(self, hidden=100, softmax_attention=True, **kwargs):
+    def __init__(self, hidden=100, softmax_attention=True, integrate_words=False, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the word mask; see compute_mask
         self.hidden = hidden
         self.softmax_attention = softmax_attention
+        self.integrate_words = integrate_words
         self.integrate = keras.layers.Dense(hidden, name="integrate")
         self.combine = keras.layers.Dense(hidden, name="combine")
 
@@ -94,7 +99,11 @@ class DeepInteraction(_PairInteraction):
         self.w_product = self.add_weight(shape=(dim,), initializer="glorot_uniform",
                                          name="w_product")
         self.integrate.build((None, 4 * dim))
-        self.combine.build((None, self.hidden + dim))
+        if self.integrate_words and dim != self.hidden:
+            raise ValueError(f"integrate_words multiplies Q1 (width {self.hidden}) with l "
+                             f"(width {dim}): the widths must be equal")
+        self.combine.build((None, (4 if self.integrate_words else 1) * self.hidden + (
+            0 if self.integrate_words else dim)))
 
     def relation(self, sticker_units, words):
         """M of equation 7: `(batch, candidates, utterances, p², words)`.
@@ -133,7 +142,9 @@ class DeepInteraction(_PairInteraction):
         # Integrate (eq. 10) and combine with l (eq. 11).
         o_flat = ops.broadcast_to(sticker_vector[:, :, None, :], ops.shape(r))
         q1 = self.integrate(ops.concatenate([o_flat, r, o_flat * r, o_flat + r], axis=-1))
-        q2 = self.combine(ops.concatenate([q1, sticker_aware_utterance], axis=-1))
+        l = sticker_aware_utterance
+        q2 = self.combine(ops.concatenate(
+            [q1, l, q1 * l, q1 + l] if self.integrate_words else [q1, l], axis=-1))
         if not return_attention:
             return q2
         p = ops.shape(sticker_map)[2]
@@ -146,7 +157,8 @@ class DeepInteraction(_PairInteraction):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"hidden": self.hidden, "softmax_attention": self.softmax_attention})
+        config.update({"hidden": self.hidden, "softmax_attention": self.softmax_attention,
+                       "integrate_words": self.integrate_words})
         return config
 
 

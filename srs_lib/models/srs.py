@@ -44,12 +44,15 @@ class SRS(keras.Model):
             False is the paper's raw max-pooled τ, which trained unreliably: see
             :class:`DeepInteraction`).
         score_activation: "sigmoid" (the paper's ŷ ∈ (0, 1)) or None.
+        integrate_words: Q2 = IF(Q1, l) instead of FC([Q1; l]) (see
+            :class:`DeepInteraction`).
     """
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
                  use_din=True, use_fusion_rnn=True, heads=1, blocks=1,
-                 softmax_attention=True, score_activation="sigmoid", **kwargs):
+                 softmax_attention=True, score_activation="sigmoid", integrate_words=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.n_emoji = n_emoji
@@ -65,6 +68,7 @@ class SRS(keras.Model):
         self.blocks = blocks
         self.softmax_attention = softmax_attention
         self.score_activation = score_activation
+        self.integrate_words = integrate_words
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
             backbone_weights=backbone_weights if pretrained else None, name="sticker_encoder",
@@ -76,6 +80,7 @@ class SRS(keras.Model):
         )
         if use_din:
             self.interaction = DeepInteraction(hidden, softmax_attention=softmax_attention,
+                                               integrate_words=integrate_words,
                                                name="deep_interaction")
         else:
             self.interaction = PooledInteraction(hidden, name="pooled_interaction")
@@ -173,6 +178,7 @@ class SRS(keras.Model):
             "blocks": self.blocks,
             "softmax_attention": self.softmax_attention,
             "score_activation": self.score_activation,
+            "integrate_words": self.integrate_words,
         })
         return config
 
