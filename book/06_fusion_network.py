@@ -130,11 +130,11 @@ sequence = ops.convert_to_numpy(q2)[positive:positive + 1]  # (1, utterances, d)
 real = ops.convert_to_numpy(utterance_mask)[positive:positive + 1]
 sequence = np.concatenate([sequence, np.zeros((1, extra, config.hidden), "float32")], axis=1)
 mask = np.concatenate([real, np.zeros((1, extra), bool)], axis=1)
-g = fusion.fusion_rnn(sequence, mask=mask)  # eq. 12
+g = fusion.fusion_rnn(sequence, step_mask=mask, return_sequences=True)  # eq. 12
 g_hat = fusion.fusion_transformer(sequence, mask=mask)  # eq. 13
 difference = g_hat - g
 g_bar = fusion.submult(ops.concatenate([difference * difference, g_hat * g], axis=-1))  # eq. 14
-g_tilde = fusion.prediction_rnn(g_bar, mask=mask)  # eq. 15
+g_tilde = fusion.prediction_rnn(g_bar, step_mask=mask)  # eq. 15
 y_hat = fusion.score(g_tilde)  # eq. 16
 for name, tensor in (("g", g), ("ĝ", g_hat), ("ḡ", g_bar), ("g̃", g_tilde), ("ŷ", y_hat)):
     print(f"{name:>2}: {tuple(tensor.shape)}")
