@@ -67,6 +67,25 @@ def test_submult_needs_the_model_width():
         np.zeros((1, 2, 6), "float32")).shape == (1,)
 
 
+def test_released_submult_keeps_the_difference_linear():
+    """"released": ḡ = ReLU(W[ĝ − g; ĝ⊙g] + b) where the paper squares ĝ − g (eq. 14)."""
+    q2, mask = _sequences(seed=5)
+    paper = FusionNetwork(hidden=8, score_activation=None)
+    paper(q2, mask=mask)
+    released = FusionNetwork(hidden=8, score_activation=None, submult="released")
+    released(q2, mask=mask)
+    released.set_weights(paper.get_weights())
+    g = paper.fusion_rnn(q2, step_mask=mask, return_sequences=True)
+    g_hat = paper.fusion_transformer(q2, mask=mask)
+    expected = paper.score(paper.prediction_rnn(
+        paper.submult(ops.concatenate([g_hat - g, g_hat * g], axis=-1)), step_mask=mask))
+    np.testing.assert_allclose(_numpy(released(q2, mask=mask)), _numpy(expected)[:, 0],
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(_numpy(paper(q2, mask=mask)), _numpy(released(q2, mask=mask)))
+    with pytest.raises(ValueError, match="submult must be"):
+        FusionNetwork(hidden=8, submult="other")
+
+
 def test_gradient_reaches_every_weight():
     q2, mask = _sequences(seed=2)
     network = FusionNetwork(hidden=8, heads=2)
@@ -81,7 +100,7 @@ def test_gradient_reaches_every_weight():
 def test_keras_round_trip(tmp_path):
     q2, mask = _sequences(seed=3)
     inputs, mask_input = keras.Input((5, 8)), keras.Input((5,), dtype="bool")
-    network = FusionNetwork(hidden=8, heads=2, score_activation=None)
+    network = FusionNetwork(hidden=8, heads=2, score_activation=None, submult="released")
     model = keras.Model([inputs, mask_input], network(inputs, mask=mask_input))
     model.save(tmp_path / "fusion.keras")
     loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)

@@ -28,6 +28,9 @@ class FusionNetwork(keras.layers.Layer):
         use_fusion_rnn: False is "SRS w/o FR": no fusion RNN and hence no SUBMULT; the
             prediction GRU reads the fusion Transformer's output ĝ directly.
         score_activation: "sigmoid" gives the paper's ŷ ∈ (0, 1); None gives a raw score.
+        submult: "paper" (eq. 14: [(ĝ − g)⊙(ĝ − g); ĝ⊙g], quadratic in the inputs) or
+            "released" ([ĝ⊙g; ĝ − g]: the released code's features, without its attention
+            between the two sequences; it keeps a term linear in the inputs).
 
     Call arguments:
         inputs: Q2 `(batch, utterances, dim)`.
@@ -38,7 +41,7 @@ class FusionNetwork(keras.layers.Layer):
     """
 
     def __init__(self, hidden=100, dropout=0.1, heads=1, use_fusion_rnn=True,
-                 score_activation="sigmoid", **kwargs):
+                 score_activation="sigmoid", submult="paper", **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the utterance mask; see compute_mask
         self.hidden = hidden
@@ -46,6 +49,9 @@ class FusionNetwork(keras.layers.Layer):
         self.heads = heads
         self.use_fusion_rnn = use_fusion_rnn
         self.score_activation = score_activation
+        if submult not in ("paper", "released"):
+            raise ValueError(f"submult must be 'paper' or 'released', got {submult!r}")
+        self.submult_form = submult
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   name="fusion_transformer")
         if use_fusion_rnn:
@@ -77,8 +83,8 @@ class FusionNetwork(keras.layers.Layer):
         if self.use_fusion_rnn:
             g = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
             difference = g_hat - g
-            g_bar = self.submult(ops.concatenate([difference * difference, g_hat * g],
-                                                 axis=-1))
+            first = difference * difference if self.submult_form == "paper" else difference
+            g_bar = self.submult(ops.concatenate([first, g_hat * g], axis=-1))
         else:
             g_bar = g_hat
         g_tilde = self.prediction_rnn(g_bar, step_mask=mask)
@@ -98,5 +104,6 @@ class FusionNetwork(keras.layers.Layer):
             "heads": self.heads,
             "use_fusion_rnn": self.use_fusion_rnn,
             "score_activation": self.score_activation,
+            "submult": self.submult_form,
         })
         return config

@@ -46,13 +46,14 @@ class SRS(keras.Model):
         score_activation: "sigmoid" (the paper's ŷ ∈ (0, 1)) or None.
         integrate_words: Q2 = IF(Q1, l) instead of FC([Q1; l]) (see
             :class:`DeepInteraction`).
+        submult: "paper" (eq. 14) or "released" (see :class:`FusionNetwork`).
     """
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
                  use_din=True, use_fusion_rnn=True, heads=1, blocks=1,
                  softmax_attention=True, score_activation="sigmoid", integrate_words=False,
-                 **kwargs):
+                 submult="paper", **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.n_emoji = n_emoji
@@ -69,6 +70,7 @@ class SRS(keras.Model):
         self.softmax_attention = softmax_attention
         self.score_activation = score_activation
         self.integrate_words = integrate_words
+        self.submult = submult
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
             backbone_weights=backbone_weights if pretrained else None, name="sticker_encoder",
@@ -86,7 +88,7 @@ class SRS(keras.Model):
             self.interaction = PooledInteraction(hidden, name="pooled_interaction")
         self.fusion_network = FusionNetwork(
             hidden, dropout=dropout, heads=heads, use_fusion_rnn=use_fusion_rnn,
-            score_activation=score_activation, name="fusion_network",
+            score_activation=score_activation, submult=submult, name="fusion_network",
         )
 
     @property
@@ -179,6 +181,7 @@ class SRS(keras.Model):
             "softmax_attention": self.softmax_attention,
             "score_activation": self.score_activation,
             "integrate_words": self.integrate_words,
+            "submult": self.submult,
         })
         return config
 
