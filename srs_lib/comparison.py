@@ -154,7 +154,8 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
     else:
         logs = ROOT / "_build" / "comparison" / parameters["profile"]
         chapter_parameters = {**parameters, "model": entry.model, "ablation": list(entry.ablation),
-                              "seed": GRID_SEED, "log_root": str(logs), "exp_name": entry.name,
+                              "seed": GRID_SEED, "log_root": os.path.relpath(logs, BOOK),
+                              "exp_name": entry.name,
                               "fresh": True}
         run = execute_chapter(CHAPTER, chapter_parameters, out / f"{CHAPTER}.ipynb",
                               stamp_dir=logs / "stamps" / entry.name, force=True,

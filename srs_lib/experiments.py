@@ -162,6 +162,19 @@ def _declared_parameters(notebook_path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook_path)))
 
 
+def _relative_papermill_paths(notebook_path: Path) -> None:
+    """Papermill records where it read and wrote a notebook; keep those paths relative to
+    the repository, so that an executed notebook carries no path of the machine."""
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    recorded = notebook.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if recorded.get(key) and Path(recorded[key]).is_absolute():
+            recorded[key] = os.path.relpath(recorded[key], ROOT)
+    nbformat.write(notebook, notebook_path)
+
+
 def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: Path,
                     force: bool = False, progress: bool = True) -> ChapterRun:
     """Execute one chapter with papermill into ``output``; skip it when nothing changed."""
@@ -200,6 +213,7 @@ def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: 
         else:
             os.environ["SRS_RESULTS_DIR"] = env_results
         source.unlink(missing_ok=True)
+    _relative_papermill_paths(output)
     stamp_file.write_text(stamp)
     return ChapterRun(chapter, "ok", time.monotonic() - start, output=output, parameters=injected)
 
