@@ -5,7 +5,7 @@ projection-free attentive modules (self-attention), and meet at every level thro
 cross-attention both ways. The 2(L+1) word-by-word similarity maps of every utterance are
 stacked into a cube `(utterances, words, response tokens, channels)` that a 3D CNN reads.
 
-The sticker adaptation (``/work/shared/baselines.md``, section 2): the response tokens are
+The sticker adaptation (the project's baseline notes, section 2): the response tokens are
 the sticker's p² map cells in raster order, with no mask and no positional signal (as in
 the original, ``is_positional=False``).
 """

@@ -5,7 +5,7 @@ the word embeddings and M2 of GRU states through a learned matrix A. A CNN turns
 into a matching vector, a GRU accumulates the vectors in the order of the turns, and an
 aggregation L of its states (the last one, a static or a dynamic weighting) gives the score.
 
-The sticker adaptation (``/work/shared/baselines.md``, section 1): the response is the
+The sticker adaptation (the project's baseline notes, section 1): the response is the
 sticker's p² map tokens in raster order, so M1 = U_i·Rᵀ compares words with map cells and
 the response GRU runs over the p² cells.
 """

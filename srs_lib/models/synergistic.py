@@ -4,7 +4,7 @@ The Synergistic network answers visual-dialog questions in two stages: stage 1 s
 candidate answer against a fusion of the question, the dialog history and the image
 ("late fusion"); stage 2 re-reads the top-N answers together with the question, attends
 over the image once per answer and re-ranks them. No official code was released; this
-follows the paper as summarised in ``/work/shared/baselines.md`` (section 5) with that
+follows the paper as summarised in the project's baseline notes (section 5) with that
 note's sticker adaptation: the question is the last utterance, the history the earlier
 ones, there is no input image in stage 1, and in stage 2 each candidate sticker is both the
 "answer" and the attended "image" (its ``p²`` map regions).
