@@ -59,6 +59,16 @@ def assert_ignores_pad_embedding(model, inputs, embeddings):
     np.testing.assert_allclose(scores_of(model, inputs), expected, rtol=1e-4, atol=1e-5)
 
 
+def assert_ignores_appended_padding(model, inputs, utterances=1, words=0, rtol=1e-4, atol=1e-5):
+    """All-PAD utterances (and PAD words) appended after the real ones leave the scores
+    unchanged."""
+    expected = scores_of(model, inputs)
+    contexts = inputs["contexts"]
+    padded = np.pad(contexts, ((0, 0), (0, utterances), (0, words)))
+    np.testing.assert_allclose(scores_of(model, dict(inputs, contexts=padded)), expected,
+                               rtol=rtol, atol=atol)
+
+
 def assert_round_trip(model, inputs, path):
     """Saved and reloaded in safe mode, the model gives the same scores and config."""
     expected = scores_of(model, inputs)

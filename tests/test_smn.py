@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ranker_checks import (SMALL, assert_contract, assert_ignores_pad_embedding,
+from ranker_checks import (SMALL, assert_contract, assert_ignores_appended_padding,
+                           assert_ignores_pad_embedding,
                            assert_learns_a_batch, assert_round_trip, make_inputs, scores_of)
 from srs_lib.models.smn import SMN
 
@@ -17,11 +18,7 @@ def test_contract_and_padding(aggregation):
     # An all-PAD utterance appended after the real ones changes nothing: it does not
     # advance the turn GRU, "last" reads the state after the last real utterance, and
     # "static"/"dynamic" weigh real utterances only ("static" counts from the last one).
-    contexts = inputs["contexts"]
-    padded = np.concatenate([contexts, np.zeros_like(contexts[:, :1])], axis=1)
-    expected = scores_of(model, inputs)
-    np.testing.assert_allclose(scores_of(model, dict(inputs, contexts=padded)), expected,
-                               rtol=1e-5, atol=1e-6)
+    assert_ignores_appended_padding(model, inputs, utterances=1, rtol=1e-5, atol=1e-6)
     assert_ignores_pad_embedding(model, inputs, [model.embedding])
 
 
