@@ -102,6 +102,13 @@ for name, tensor in (("O", sticker_map), ("O_flat", sticker_vector), ("h", h), (
 # $Q_2$ is one vector per (candidate, utterance) pair: the shapes above show all
 # $10 \times T_u$ pairs of the context computed at once, the stickers encoded once and the
 # utterances once, broadcast against each other only here.
+#
+# > **Ours.** By default $l$ joins through the same integrate function,
+# > $Q_2 = \text{IF}(Q_1, l)$, so that $Q_2$ holds the product $Q_1 \otimes l$ of the
+# > sticker side and the words (the released code feeds its fusion network
+# > $[a + b; a \otimes b; a; b]$ too). With equation 11 as printed, SRS did not learn our
+# > corpus; the measurements are in the docstring of `SRS`.
+# > `SRS(integrate_words=False)` gives equation 11.
 
 # %%
 print(inspect.getsource(DeepInteraction.relation))
@@ -298,10 +305,10 @@ print(f"Q2 unchanged by {extra} more PAD words per utterance: "
 # ## Without the deep interaction network
 #
 # The paper's ablation "SRS w/o DIN" (its Table 4, printed below) replaces this layer; our `PooledInteraction` meets each utterance only through the sticker's pooled
-# vector and the mean of the utterance's word states, $Q_2 = \text{FC}([O_{flat} \oplus
-# \bar h])$, with the same inputs and output shape. What the relation matrix and the
-# integrate function add in weights is small; what they add is the pairing of sticker
-# parts with words.
+# vector and the mean of the utterance's word states, $Q_2 = \text{IF}(O_{flat}, \bar h)$
+# (or $\text{FC}([O_{flat} \oplus \bar h])$ with `integrate_words=False`), with the same
+# inputs and output shape. What the relation matrix and the integrate function add in
+# weights is small; what they add is the pairing of sticker parts with words.
 
 # %%
 pooled = PooledInteraction(config.hidden, name="pooled_interaction")

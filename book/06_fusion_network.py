@@ -109,13 +109,19 @@ print(f"Q2 {tuple(q2.shape)}: {config.n_candidates} candidates × {utterances} u
 # > **Ours.** The fusion Transformer is the same `AttentiveModule` class as the utterance
 # > encoder's (with its own weights). Both GRUs take the utterance mask: a padded utterance
 # > does not advance them, so $\tilde g_{T_u}$ is the state after the last *real*
-# > utterance, and the fusion Transformer gives padded utterances no weight. A sigmoid on
-# > the final dense layer keeps $\hat y$ in $(0, 1)$ as the paper states.
+# > utterance, and the fusion Transformer gives padded utterances no weight. Two choices
+# > follow the released code by default: SUBMULT takes $[\hat g_i - g_i; \hat g_i \odot
+# > g_i]$, keeping the difference linear instead of squaring it, and $\hat y$ is the raw
+# > output of the final dense layer (the released code feeds that logit to its hinge
+# > loss), not squashed into $(0, 1)$. With the printed forms SRS did not learn our corpus
+# > (the measurements are in the docstring of `SRS`); `FusionNetwork(submult="paper",
+# > score_activation="sigmoid")` gives them.
 # > `FusionNetwork(use_fusion_rnn=False)` is the paper's "SRS w/o FR" ablation: no fusion
 # > RNN, hence no SUBMULT, the prediction GRU reads $\hat g$ directly.
 
 # %%
 print(inspect.getsource(FusionNetwork.call))
+print(inspect.getsource(FusionNetwork.combine))
 
 # %% [markdown]
 # ## Step by step, with padded utterances
@@ -132,8 +138,7 @@ sequence = np.concatenate([sequence, np.zeros((1, extra, config.hidden), "float3
 mask = np.concatenate([real, np.zeros((1, extra), bool)], axis=1)
 g = fusion.fusion_rnn(sequence, step_mask=mask, return_sequences=True)  # eq. 12
 g_hat = fusion.fusion_transformer(sequence, mask=mask)  # eq. 13
-difference = g_hat - g
-g_bar = fusion.submult(ops.concatenate([difference * difference, g_hat * g], axis=-1))  # eq. 14
+g_bar = fusion.combine(g_hat, g)  # eq. 14 (SUBMULT)
 g_tilde = fusion.prediction_rnn(g_bar, step_mask=mask)  # eq. 15
 y_hat = fusion.score(g_tilde)  # eq. 16
 for name, tensor in (("g", g), ("ĝ", g_hat), ("ḡ", g_bar), ("g̃", g_tilde), ("ŷ", y_hat)):
@@ -243,10 +248,12 @@ print(f"emoji loss L_s: {emoji_at_init:.3f}   chance: ln({len(corpus.emoji_vocab
 # sticker units that tell one emoji's picture from another's, and a fusion network that weighs the
 # recent utterances against the whole dialog.
 #
-# > **Ours.** With $\hat y \in (0, 1)$ and a margin of 1, every negative violates the
-# > margin as long as $\hat y_{pos} - \hat y_{neg} < 1$: $L_r$ reaches zero only when the
-# > sigmoid saturates at 1 for the positive and 0 for the negatives, so the ranking loss
-# > keeps pushing all scores apart for the whole of training. Chapter 07 trains the model.
+# > **Ours.** With the paper's $\hat y \in (0, 1)$ and a margin of 1, every negative
+# > violates the margin as long as $\hat y_{pos} - \hat y_{neg} < 1$: $L_r$ could reach
+# > zero only with the sigmoid saturated at 1 for the positive and 0 for the negatives,
+# > where its gradient vanishes. In a run with the sigmoid all scores saturated near 0
+# > instead, and training stalled. Raw scores (our default) can meet the margin with a
+# > finite gap. Chapter 07 trains the model.
 
 # %%
 component = {name: count for level, name, count in counts if level <= 1}

@@ -85,7 +85,7 @@ def test_matches_equations_7_to_11_with_the_naive_concatenation(softmax_attentio
                          [(1, 1, 1, 1, 1), (2, 3, 2, 4, 5), (3, 10, 6, 2, 30)])
 def test_shapes(batch, candidates, grid, utterances, words):
     inputs, mask = _pairs(batch, candidates, grid, utterances, words, dim=4)
-    layer = DeepInteraction(hidden=9)
+    layer = DeepInteraction(hidden=9, integrate_words=False)
     q2, attention = layer(inputs, mask=mask, return_attention=True)
     assert tuple(q2.shape) == (batch, candidates, utterances, 9)
     assert tuple(attention["relation"].shape) == (
@@ -101,7 +101,7 @@ def test_shapes(batch, candidates, grid, utterances, words):
 @pytest.mark.parametrize("softmax_attention", [False, True])
 def test_padded_words_change_nothing(softmax_attention):
     inputs, mask = _pairs(seed=1)
-    layer = DeepInteraction(hidden=5, softmax_attention=softmax_attention)
+    layer = DeepInteraction(hidden=6, softmax_attention=softmax_attention)
     q2, attention = layer(inputs, mask=mask, return_attention=True)
     changed = [x.copy() for x in inputs]
     changed[2][~mask] = 1000.0
@@ -117,7 +117,7 @@ def test_padded_words_change_nothing(softmax_attention):
 
 def test_gradient_reaches_every_weight():
     inputs, mask = _pairs(seed=2)
-    layer = DeepInteraction(hidden=5)
+    layer = DeepInteraction(hidden=6)
     loss = ops.sum(layer(inputs, mask=mask) ** 2)
     loss.backward()
     assert {w.name for w in layer.trainable_weights} == {
@@ -132,7 +132,7 @@ def test_widths_must_match():
     inputs, mask = _pairs(dim=6)
     inputs[2] = inputs[2][..., :4]
     with pytest.raises(ValueError, match="share one width"):
-        DeepInteraction(hidden=5)(inputs, mask=mask)
+        DeepInteraction(hidden=5, integrate_words=False)(inputs, mask=mask)
     inputs, mask = _pairs(dim=6)
     with pytest.raises(ValueError, match="widths must be equal"):
         DeepInteraction(hidden=5, integrate_words=True)(inputs, mask=mask)
@@ -140,8 +140,8 @@ def test_widths_must_match():
 
 def test_pooled_interaction_is_a_smaller_drop_in_replacement():
     inputs, mask = _pairs(dim=6, seed=3)
-    deep = DeepInteraction(hidden=5)
-    pooled = PooledInteraction(hidden=5)
+    deep = DeepInteraction(hidden=5, integrate_words=False)
+    pooled = PooledInteraction(hidden=5, integrate_words=False)
     q2 = pooled(inputs, mask=mask)
     assert tuple(q2.shape) == tuple(deep(inputs, mask=mask).shape)
     # Only FC([O_flat ; mean h]): (6 + 6) * 5 + 5 weights, no relation vector, no IF.
@@ -154,10 +154,26 @@ def test_pooled_interaction_is_a_smaller_drop_in_replacement():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("layer", [DeepInteraction(hidden=5, softmax_attention=False),
-                                   DeepInteraction(hidden=6, integrate_words=True),
-                                   PooledInteraction(hidden=5)],
-                         ids=["deep", "deep-integrate-words", "pooled"])
+def test_pooled_interaction_integrates_like_equation_10():
+    inputs, mask = _pairs(dim=6, seed=5)
+    pooled = PooledInteraction(hidden=5)
+    q2 = _numpy(pooled(inputs, mask=mask))
+    _, sticker_vector, words = inputs
+    weights = mask[..., None].astype("float32")
+    u = (words * weights).sum(2) / np.maximum(weights.sum(2), 1.0)  # (batch, utterances, dim)
+    s = np.broadcast_to(sticker_vector[:, :, None], (*sticker_vector.shape[:2], *u.shape[1:]))
+    u = np.broadcast_to(u[:, None], s.shape)
+    kernel, bias = (_numpy(v) for v in pooled.combine.weights)
+    expected = np.concatenate([s, u, s * u, s + u], axis=-1) @ kernel + bias
+    np.testing.assert_allclose(q2, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layer", [DeepInteraction(hidden=5, softmax_attention=False,
+                                                   integrate_words=False),
+                                   DeepInteraction(hidden=6),
+                                   PooledInteraction(hidden=5, integrate_words=False),
+                                   PooledInteraction(hidden=6)],
+                         ids=["deep", "deep-integrate-words", "pooled", "pooled-integrate"])
 def test_keras_round_trip(tmp_path, layer):
     inputs, mask = _pairs(seed=4)
     symbolic = [keras.Input(x.shape[1:]) for x in inputs]

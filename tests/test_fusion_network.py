@@ -23,15 +23,16 @@ def _sequences(batch=3, utterances=5, dim=8, seed=0):
 @pytest.mark.parametrize("batch,utterances,hidden", [(1, 1, 4), (3, 5, 8), (6, 20, 10)])
 def test_shapes_and_score_range(batch, utterances, hidden):
     q2, mask = _sequences(batch, utterances, hidden)
-    network = FusionNetwork(hidden=hidden)
+    network = FusionNetwork(hidden=hidden, score_activation="sigmoid")
     scores = _numpy(network(q2, mask=mask))
     assert scores.shape == (batch,) == network.compute_output_shape(q2.shape)
     assert np.all((scores > 0) & (scores < 1))  # the paper's ŷ ∈ (0, 1)
-    raw_network = FusionNetwork(hidden=hidden, score_activation=None)
+    raw_network = FusionNetwork(hidden=hidden)  # the released code's raw score
     raw_network(q2, mask=mask)
-    raw_network.set_weights(network.get_weights())
+    *weights, bias = network.get_weights()  # a raw score has no bias (differences only)
+    raw_network.set_weights(weights)
     raw = _numpy(raw_network(q2, mask=mask))
-    np.testing.assert_allclose(1 / (1 + np.exp(-raw)), scores, rtol=1e-5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-(raw + bias))), scores, rtol=1e-5)
 
 
 @pytest.mark.parametrize("use_fusion_rnn", [True, False])
@@ -70,9 +71,9 @@ def test_submult_needs_the_model_width():
 def test_released_submult_keeps_the_difference_linear():
     """"released": ḡ = ReLU(W[ĝ − g; ĝ⊙g] + b) where the paper squares ĝ − g (eq. 14)."""
     q2, mask = _sequences(seed=5)
-    paper = FusionNetwork(hidden=8, score_activation=None)
+    paper = FusionNetwork(hidden=8, submult="paper")
     paper(q2, mask=mask)
-    released = FusionNetwork(hidden=8, score_activation=None, submult="released")
+    released = FusionNetwork(hidden=8)
     released(q2, mask=mask)
     released.set_weights(paper.get_weights())
     g = paper.fusion_rnn(q2, step_mask=mask, return_sequences=True)
@@ -91,7 +92,7 @@ def test_gradient_reaches_every_weight():
     network = FusionNetwork(hidden=8, heads=2)
     loss = ops.sum(network(q2, mask=mask, training=True))
     loss.backward()
-    assert len(network.trainable_weights) == 21  # 11 Transformer, 3 + 3 GRU, 2 + 2 dense
+    assert len(network.trainable_weights) == 20  # 11 Transformer, 3 + 3 GRU, 2 + 1 dense
     for weight in network.trainable_weights:
         grad = weight.value.grad.detach().cpu().numpy()
         assert np.all(np.isfinite(grad)) and np.any(grad != 0), weight.path
@@ -100,7 +101,8 @@ def test_gradient_reaches_every_weight():
 def test_keras_round_trip(tmp_path):
     q2, mask = _sequences(seed=3)
     inputs, mask_input = keras.Input((5, 8)), keras.Input((5,), dtype="bool")
-    network = FusionNetwork(hidden=8, heads=2, score_activation=None, submult="released")
+    network = FusionNetwork(hidden=8, heads=2, score_activation="sigmoid", submult="paper",
+                            attention_form="paper")
     model = keras.Model([inputs, mask_input], network(inputs, mask=mask_input))
     model.save(tmp_path / "fusion.keras")
     loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)

@@ -33,7 +33,7 @@ def _tokens(rng, batch, words, real, vocab=50):
 
 
 def _reference_attentive_module(module, x, mask):
-    """Equations 3-6 written out in numpy, one head at a time."""
+    """Equations 3-6 written out in numpy, one head at a time, in the module's form."""
     w = {layer.name: [_numpy(v) for v in layer.weights] for layer in
          (module.query, module.key, module.value, module.feed_forward_in,
           module.feed_forward_out)}
@@ -45,6 +45,8 @@ def _reference_attentive_module(module, x, mask):
     for head in range(heads):
         cols = slice(head * width, (head + 1) * width)
         logits = np.einsum("bjd,bkd->bjk", q[..., cols], k[..., cols])
+        if module.form == "transformer":
+            logits = logits / np.sqrt(width)
         logits = np.where(mask[:, None, :], logits, -np.inf)
         alpha = np.exp(logits - logits.max(-1, keepdims=True))
         alpha /= alpha.sum(-1, keepdims=True)
@@ -52,17 +54,20 @@ def _reference_attentive_module(module, x, mask):
     h_hat = x + beta
     f = np.maximum(0, h_hat @ w["feed_forward_in"][0] + w["feed_forward_in"][1])
     f = f @ w["feed_forward_out"][0] + w["feed_forward_out"][1]
+    if module.form == "transformer":
+        f = f + h_hat
     gamma, shift = (_numpy(v) for v in module.norm.weights)
     mean, var = f.mean(-1, keepdims=True), f.var(-1, keepdims=True)
     return (f - mean) / np.sqrt(var + 1e-6) * gamma + shift
 
 
+@pytest.mark.parametrize("form", ["transformer", "paper"])
 @pytest.mark.parametrize("heads", [1, 2])
-def test_attentive_module_matches_equations_3_to_6(heads):
+def test_attentive_module_matches_equations_3_to_6(heads, form):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 5, 8)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
-    module = AttentiveModule(heads=heads, dropout=0.5)
+    module = AttentiveModule(heads=heads, dropout=0.5, form=form)
     out = _numpy(module(x, mask=mask, training=False))
     expected = _reference_attentive_module(module, x, mask)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
@@ -83,6 +88,11 @@ def test_attentive_module_gives_masked_steps_no_weight():
     changed[~mask] = rng.normal(size=changed[~mask].shape) * 100
     after = _numpy(module(changed, mask=mask))
     np.testing.assert_allclose(before[mask], after[mask], rtol=1e-5, atol=1e-5)
+
+
+def test_attentive_module_rejects_an_unknown_form():
+    with pytest.raises(ValueError, match="'transformer', 'paper'"):
+        AttentiveModule(form="vaswani")
 
 
 def test_attentive_module_rejects_width_not_divisible_by_heads():
@@ -139,7 +149,8 @@ def test_gradient_reaches_every_weight():
 def test_keras_round_trip(tmp_path):
     ids = _tokens(np.random.default_rng(7), 2, 5, real=[5, 2])
     inputs = keras.Input((5,), dtype="int32")
-    model = keras.Model(inputs, UtteranceEncoder(50, hidden=8, heads=2, blocks=2)(inputs))
+    model = keras.Model(inputs, UtteranceEncoder(50, hidden=8, heads=2, blocks=2,
+                                                 attention_form="paper")(inputs))
     path = tmp_path / "utterance_encoder.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)

@@ -48,7 +48,7 @@ class DeepInteraction(_PairInteraction):
     for all pairs at once as (O·w_sticker) + (h·w_word) + (O ⊙ w_product)·hᵀ, never
     materialising the concatenation; τ^u_j = max_k M_kj, l = Σ_j τ^u_j h_j; τ^s_k = max_j M_kj,
     r = Σ_k τ^s_k O_k; Q1 = IF(O_flat, r) with IF(x, y) = FC([x; y; x⊙y; x+y]);
-    Q2 = FC([Q1; l]). FC is affine (the paper writes no non-linearity there).
+    Q2 = FC([Q1; l]) (or IF(Q1, l): ``integrate_words``). FC is affine (the paper writes no non-linearity there).
 
     Padded words take no part: they are excluded from τ^s's max and get τ^u = 0. An
     utterance without any real word gets τ^s = 0 (its Q2 is finite and masked later).
@@ -63,10 +63,11 @@ class DeepInteraction(_PairInteraction):
             hidden 16, 3 seeds) the softmax version learned in ≤ 250 Adam steps every
             time; the raw version learned in 1 of 3 seeds and, with the sigmoid score,
             mostly collapsed to equal scores for all candidates.
-        integrate_words: False (default): the paper's Q2 = FC([Q1; l]). True: Q2 =
-            IF(Q1, l) = FC([Q1; l; Q1 ⊙ l; Q1 + l]), the integration of eq. 10 applied to
-            the sticker side and the sticker-aware utterance too, so that Q2 holds a direct
-            product of the two (the released code feeds its fusion [a + b; a ⊙ b; a; b]).
+        integrate_words: True (default): Q2 = IF(Q1, l) = FC([Q1; l; Q1 ⊙ l; Q1 + l]),
+            the integration of eq. 10 applied to the sticker side and the sticker-aware
+            utterance too, so that Q2 holds a direct product of the two (the released
+            code feeds its fusion [a + b; a ⊙ b; a; b]). False: the paper's Q2 =
+            FC([Q1; l]), with which SRS did not learn (see :class:`~srs_lib.models.SRS`).
 
     Call arguments:
         inputs: `[O, O_flat, h]` with O `(batch, candidates, p, p, dim)`, O_flat
@@ -81,7 +82,7 @@ class DeepInteraction(_PairInteraction):
         "sticker_attention" τ^s `(batch, candidates, utterances, p, p)`.
     """
 
-    def __init__(self, hidden=100, softmax_attention=True, integrate_words=False, **kwargs):
+    def __init__(self, hidden=100, softmax_attention=True, integrate_words=True, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the word mask; see compute_mask
         self.hidden = hidden
@@ -164,23 +165,30 @@ class DeepInteraction(_PairInteraction):
 
 @keras.saving.register_keras_serializable(package="srs_lib")
 class PooledInteraction(_PairInteraction):
-    """"SRS w/o DIN": Q2 = FC([O_flat ; mean of the utterance's real word states]).
+    """"SRS w/o DIN": Q2 = FC([O_flat ; u]), u the mean of the utterance's real word states.
 
     No relation matrix and no attention: the sticker meets each utterance only through
     its pooled vector and the utterance's mean word state.
 
+    Args:
+        hidden: width of Q2.
+        integrate_words: as in :class:`DeepInteraction`: Q2 = IF(O_flat, u) =
+            FC([O_flat; u; O_flat ⊙ u; O_flat + u]), so that the ablation removes the
+            attention and keeps the same way of combining the two sides.
+
     Call arguments and returns: as :class:`DeepInteraction` (without `return_attention`).
     """
 
-    def __init__(self, hidden=100, **kwargs):
+    def __init__(self, hidden=100, integrate_words=True, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the word mask; see compute_mask
         self.hidden = hidden
+        self.integrate_words = integrate_words
         self.combine = keras.layers.Dense(hidden, name="combine")
 
     def build(self, input_shape):
         dim = _check_widths(input_shape)
-        self.combine.build((None, 2 * dim))
+        self.combine.build((None, (4 if self.integrate_words else 2) * dim))
 
     def call(self, inputs, mask=None, training=None):
         _, sticker_vector, words = inputs
@@ -192,13 +200,13 @@ class PooledInteraction(_PairInteraction):
         batch, candidates, dim = ops.shape(sticker_vector)
         utterances = ops.shape(words)[1]
         shape = (batch, candidates, utterances, dim)
-        pair = ops.concatenate([
-            ops.broadcast_to(sticker_vector[:, :, None, :], shape),
-            ops.broadcast_to(utterance[:, None, :, :], shape),
-        ], axis=-1)
-        return self.combine(pair)
+        sticker = ops.broadcast_to(sticker_vector[:, :, None, :], shape)
+        utterance = ops.broadcast_to(utterance[:, None, :, :], shape)
+        parts = ([sticker, utterance, sticker * utterance, sticker + utterance]
+                 if self.integrate_words else [sticker, utterance])
+        return self.combine(ops.concatenate(parts, axis=-1))
 
     def get_config(self):
         config = super().get_config()
-        config.update({"hidden": self.hidden})
+        config.update({"hidden": self.hidden, "integrate_words": self.integrate_words})
         return config

@@ -27,10 +27,14 @@ class FusionNetwork(keras.layers.Layer):
         heads: attention heads of the fusion Transformer (paper: 1).
         use_fusion_rnn: False is "SRS w/o FR": no fusion RNN and hence no SUBMULT; the
             prediction GRU reads the fusion Transformer's output ĝ directly.
-        score_activation: "sigmoid" gives the paper's ŷ ∈ (0, 1); None gives a raw score.
-        submult: "paper" (eq. 14: [(ĝ − g)⊙(ĝ − g); ĝ⊙g], quadratic in the inputs) or
-            "released" ([ĝ⊙g; ĝ − g]: the released code's features, without its attention
-            between the two sequences; it keeps a term linear in the inputs).
+        score_activation: None (default) gives a raw score, as the released code feeds
+            its hinge loss; "sigmoid" gives the paper's ŷ ∈ (0, 1).
+        submult: "released" (default: [ĝ − g; ĝ⊙g], the released code's features
+            without its attention between the two sequences; it keeps a term linear in
+            the inputs) or "paper" (eq. 14: [(ĝ − g)⊙(ĝ − g); ĝ⊙g], quadratic in them).
+            Why the defaults follow the released code: :class:`~srs_lib.models.SRS`.
+        attention_form: ``form`` of the fusion Transformer, ``"transformer"`` or
+            ``"paper"`` (see :class:`~srs_lib.layers.AttentiveModule`).
 
     Call arguments:
         inputs: Q2 `(batch, utterances, dim)`.
@@ -41,7 +45,8 @@ class FusionNetwork(keras.layers.Layer):
     """
 
     def __init__(self, hidden=100, dropout=0.1, heads=1, use_fusion_rnn=True,
-                 score_activation="sigmoid", submult="paper", **kwargs):
+                 score_activation=None, submult="released", attention_form="transformer",
+                 **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the utterance mask; see compute_mask
         self.hidden = hidden
@@ -52,13 +57,16 @@ class FusionNetwork(keras.layers.Layer):
         if submult not in ("paper", "released"):
             raise ValueError(f"submult must be 'paper' or 'released', got {submult!r}")
         self.submult_form = submult
+        self.attention_form = attention_form
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
-                                                  name="fusion_transformer")
+                                                  form=attention_form, name="fusion_transformer")
         if use_fusion_rnn:
             self.fusion_rnn = MaskedGRU(hidden, name="fusion_rnn")
             self.submult = keras.layers.Dense(hidden, activation="relu", name="submult")
         self.prediction_rnn = MaskedGRU(hidden, name="prediction_rnn")
-        self.score = keras.layers.Dense(1, activation=score_activation, name="score")
+        # A raw score has no bias: the ranking loss depends only on score differences.
+        self.score = keras.layers.Dense(1, activation=score_activation,
+                                        use_bias=score_activation is not None, name="score")
 
     def build(self, input_shape):
         batch, utterances, dim = input_shape
@@ -82,13 +90,17 @@ class FusionNetwork(keras.layers.Layer):
         g_hat = self.fusion_transformer(inputs, mask=mask, training=training)
         if self.use_fusion_rnn:
             g = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
-            difference = g_hat - g
-            first = difference * difference if self.submult_form == "paper" else difference
-            g_bar = self.submult(ops.concatenate([first, g_hat * g], axis=-1))
+            g_bar = self.combine(g_hat, g)
         else:
             g_bar = g_hat
         g_tilde = self.prediction_rnn(g_bar, step_mask=mask)
         return ops.squeeze(self.score(g_tilde), axis=-1)
+
+    def combine(self, g_hat, g):
+        """ḡ: SUBMULT of the two views (eq. 14, or the released code's form)."""
+        difference = g_hat - g
+        first = difference * difference if self.submult_form == "paper" else difference
+        return self.submult(ops.concatenate([first, g_hat * g], axis=-1))
 
     def compute_mask(self, inputs, mask=None):
         return None  # one score per sequence: the utterance mask ends here
@@ -105,5 +117,6 @@ class FusionNetwork(keras.layers.Layer):
             "use_fusion_rnn": self.use_fusion_rnn,
             "score_activation": self.score_activation,
             "submult": self.submult_form,
+            "attention_form": self.attention_form,
         })
         return config
