@@ -48,7 +48,8 @@ class DeepInteraction(_PairInteraction):
     for all pairs at once as (O·w_sticker) + (h·w_word) + (O ⊙ w_product)·hᵀ, never
     materialising the concatenation; τ^u_j = max_k M_kj, l = Σ_j τ^u_j h_j; τ^s_k = max_j M_kj,
     r = Σ_k τ^s_k O_k; Q1 = IF(O_flat, r) with IF(x, y) = FC([x; y; x⊙y; x+y]);
-    Q2 = FC([Q1; l]) (or IF(Q1, l): ``integrate_words``). FC is affine (the paper writes no non-linearity there).
+    Q2 = FC([Q1; l]) (or IF(Q1, l): ``integrate_words``). FC is affine (the paper writes
+    no non-linearity there).
 
     Padded words take no part: they are excluded from τ^s's max and get τ^u = 0. An
     utterance without any real word gets τ^s = 0 (its Q2 is finite and masked later).
@@ -165,7 +166,7 @@ class DeepInteraction(_PairInteraction):
 
 @keras.saving.register_keras_serializable(package="srs_lib")
 class PooledInteraction(_PairInteraction):
-    """"SRS w/o DIN": Q2 = FC([O_flat ; u]), u the mean of the utterance's real word states.
+    """"SRS w/o DIN": Q2 = IF(O_flat, u) or FC([O_flat ; u]), u the utterance's mean word state.
 
     No relation matrix and no attention: the sticker meets each utterance only through
     its pooled vector and the utterance's mean word state.
