@@ -77,7 +77,7 @@ class SRS(keras.Model):
     squares and products of its two views, no term linear in them; the printed attentive
     module saturates its softmax (see :class:`AttentiveModule`). These forms are needed,
     not enough: with the small CNN's sticker features instead of the emoji embedding, SRS
-    still stays at chance within the ``cpu`` profile's 2,500 steps.
+    still stayed at chance in runs of up to 2,000 steps of the ``cpu`` profile.
     """
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
