@@ -50,15 +50,12 @@ from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
 keras.utils.set_random_seed(seed)
-config = profile_config(profile)
+# The paper's sticker features O and O_flat, whatever the profile trains with (chapter 07).
+config = profile_config(profile, sticker_code="features")
 corpus, batches = evaluation_batches(base_path, config, "test", batch_size=1)
 inputs, targets = batches[context_index]
 positive = int(targets["label"][0])
-model = build_model(
-    config.model, vocab_size=len(corpus.vocab), n_emoji=len(corpus.emoji_vocab),
-    hidden=config.hidden, dropout=config.dropout, backbone=config.backbone,
-    image_size=config.image_size, backbone_weights=config.backbone_weights,
-    pretrained=config.pretrained, classify=config.classify, **config.model_options)
+model = build_model(config, vocab_size=len(corpus.vocab), n_emoji=len(corpus.emoji_vocab))
 explained = model.explain(inputs)  # builds the model; its maps are used further on
 
 contexts = inputs["contexts"]  # (batch, utterances, words)

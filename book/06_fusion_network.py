@@ -52,7 +52,8 @@ from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
 keras.utils.set_random_seed(seed)
-config = profile_config(profile)
+# The paper's sticker features O and O_flat, whatever the profile trains with (chapter 07).
+config = profile_config(profile, sticker_code="features")
 corpus, batches = evaluation_batches(base_path, config, "test", batch_size=1)
 split = batches.split
 inputs, targets = batches[context_index]
@@ -61,11 +62,8 @@ positive = int(targets["label"][0])
 
 def new_srs(config, **changes):
     """SRS with the options of a training configuration (as the trainer builds it)."""
-    options = dict(vocab_size=len(corpus.vocab), n_emoji=len(corpus.emoji_vocab),
-                   hidden=config.hidden, dropout=config.dropout, backbone=config.backbone,
-                   image_size=config.image_size, backbone_weights=config.backbone_weights,
-                   pretrained=config.pretrained, classify=config.classify)
-    return build_model(config.model, **{**options, **config.model_options, **changes})
+    return build_model(config, **{"vocab_size": len(corpus.vocab),
+                                  "n_emoji": len(corpus.emoji_vocab), **changes})
 
 
 model = new_srs(config)

@@ -105,15 +105,17 @@ def test_gradient_reaches_every_weight():
         assert np.all(np.isfinite(grad)) and np.any(grad != 0), weight.path
 
 
-def test_keras_round_trip_does_not_reload_initial_weights(tmp_path):
-    """The saved file carries the weights: the initial weights file may be gone."""
+@pytest.mark.parametrize("code", ["features", "emoji"])
+def test_keras_round_trip_does_not_reload_initial_weights(tmp_path, code):
+    """The saved file carries the weights (the emoji codes too): the initial weights file
+    may be gone."""
     initial = StickerEncoder(5, hidden=8, backbone="small_cnn")
     weights_path = tmp_path / "initial.weights.h5"
     initial.backbone.save_weights(weights_path)
 
     inputs = keras.Input((2, 128, 128, 3))
     encoder = StickerEncoder(5, hidden=8, backbone="small_cnn",
-                             backbone_weights=str(weights_path))
+                             backbone_weights=str(weights_path), code=code)
     model = keras.Model(inputs, encoder(inputs))
     model.save(tmp_path / "sticker_encoder.keras")
     weights_path.unlink()
@@ -123,3 +125,35 @@ def test_keras_round_trip_does_not_reload_initial_weights(tmp_path):
     stickers = _stickers((3, 2, 128, 128, 3)).astype("float32")
     for a, b in zip(model(stickers), loaded(stickers)):
         np.testing.assert_array_equal(_numpy(a), _numpy(b))
+
+
+def test_emoji_code_is_the_posterior_weighted_fixed_table():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32, code="emoji")
+    sticker_map, sticker_vector, emoji_logits = (_numpy(x) for x in
+                                                 encoder(_stickers((2, 3, 128, 128, 3))))
+    assert [w.path.split("/")[-1] for w in encoder.non_trainable_weights] == ["emoji_codes"]
+    logits = emoji_logits - emoji_logits.max(-1, keepdims=True)
+    posterior = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    code = posterior @ _numpy(encoder.emoji_codes)
+    code /= np.sqrt((code ** 2).mean(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(sticker_vector, code, rtol=1e-4, atol=1e-5)
+    assert sticker_map.shape == (2, 3, 4, 4, 8)
+    np.testing.assert_allclose(sticker_map, np.broadcast_to(code[:, :, None, None], sticker_map.shape),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_emoji_code_passes_no_ranking_gradient_to_the_backbone():
+    """Only the emoji loss trains the backbone; the codes themselves never train."""
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32, code="emoji")
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((2, 2, 128, 128, 3)),
+                                                        training=True)
+    # O and O_flat are cut from the autograd graph (torch backend): no weight is behind them.
+    assert not sticker_map.requires_grad and not sticker_vector.requires_grad
+    ops.sum(emoji_logits[..., 0]).backward()
+    assert np.any(encoder.backbone.trainable_weights[0].value.grad.cpu().numpy())
+    assert not encoder.emoji_codes.trainable
+
+
+def test_unknown_code_is_refused():
+    with pytest.raises(ValueError, match="code must be one of"):
+        StickerEncoder(5, hidden=8, backbone="small_cnn", code="pixels")

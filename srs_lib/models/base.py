@@ -37,6 +37,7 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
+                 sticker_code="features",
                  **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
@@ -44,7 +45,8 @@ class StickerRanker(keras.Model):
         self.pretrained, self.classify = pretrained, classify
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
-            backbone_weights=backbone_weights if pretrained else None, name="sticker_encoder")
+            backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
+            name="sticker_encoder")
         self.image_size = self.sticker_encoder.image_size
 
     @property
@@ -68,6 +70,7 @@ class StickerRanker(keras.Model):
             "dropout": self.dropout, "backbone": self.backbone, "image_size": self.image_size,
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
             "classify": self.classify,
+            "sticker_code": self.sticker_encoder.code,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config

@@ -19,13 +19,14 @@ MODELS = {"srs": SRS, "smn": SMN, "dam": DAM, "mrfn": MRFN, "psac": PSAC,
           "synergistic": Synergistic, "context_blind": ContextBlind}
 
 
-def build_model(name: str, *, vocab_size: int, n_emoji: int, hidden: int, dropout: float,
-                backbone: str, image_size: int | None, backbone_weights: str | None,
-                pretrained: bool, classify: bool, **options):
-    """A fresh model ``name`` with the shared hyper-parameters and its own ``options``."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    return MODELS[name](vocab_size=vocab_size, n_emoji=n_emoji, hidden=hidden, dropout=dropout,
-                        backbone=backbone, image_size=image_size,
-                        backbone_weights=backbone_weights, pretrained=pretrained,
-                        classify=classify, **options)
+def build_model(config, *, vocab_size: int, n_emoji: int, **changes):
+    """A fresh model as a training configuration describes it (``config.model`` with the
+    shared hyper-parameters and ``config.model_options``); ``changes`` override options."""
+    if config.model not in MODELS:
+        raise ValueError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
+    options = dict(vocab_size=vocab_size, n_emoji=n_emoji, hidden=config.hidden,
+                   dropout=config.dropout, backbone=config.backbone,
+                   image_size=config.image_size, backbone_weights=config.backbone_weights,
+                   pretrained=config.pretrained, classify=config.classify,
+                   sticker_code=config.sticker_code)
+    return MODELS[config.model](**{**options, **config.model_options, **changes})

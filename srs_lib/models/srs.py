@@ -82,6 +82,7 @@ class SRS(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
+                 sticker_code="features",
                  use_din=True, use_fusion_rnn=True, heads=1, blocks=1,
                  softmax_attention=True, score_activation=None, integrate_words=True,
                  submult="released", attention_form="transformer", **kwargs):
@@ -105,7 +106,8 @@ class SRS(keras.Model):
         self.attention_form = attention_form
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
-            backbone_weights=backbone_weights if pretrained else None, name="sticker_encoder",
+            backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
+            name="sticker_encoder",
         )
         self.image_size = self.sticker_encoder.image_size
         self.utterance_encoder = UtteranceEncoder(
@@ -208,6 +210,7 @@ class SRS(keras.Model):
             "backbone_weights": self.backbone_weights,
             "pretrained": self.pretrained,
             "classify": self.classify,
+            "sticker_code": self.sticker_encoder.code,
             "use_din": self.use_din,
             "use_fusion_rnn": self.use_fusion_rnn,
             "heads": self.heads,

@@ -164,11 +164,8 @@ class Trainer:
             config.mixed_precision == "auto" and self.device == "cuda")
         keras.config.set_dtype_policy("mixed_bfloat16" if use_mixed else "float32")
         keras.utils.set_random_seed(config.seed)
-        self.model = build_model(
-            config.model, vocab_size=len(self.corpus.vocab), n_emoji=len(self.corpus.emoji_vocab),
-            hidden=config.hidden, dropout=config.dropout, backbone=config.backbone,
-            image_size=config.image_size, backbone_weights=config.backbone_weights,
-            pretrained=config.pretrained, classify=config.classify, **config.model_options)
+        self.model = build_model(config, vocab_size=len(self.corpus.vocab),
+                                 n_emoji=len(self.corpus.emoji_vocab))
         inputs, _ = self.train_batches[0]
         self.model(_to_tensors({k: v[:1] for k, v in inputs.items()}), training=False)
         decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
