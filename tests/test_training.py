@@ -120,6 +120,22 @@ def test_first_stage_updates_only_the_sticker_encoder(corpus_path, tmp_path):
     assert any(not np.array_equal(before[id(v)], v.numpy()) for v in utterance)
 
 
+def test_the_joint_stage_starts_with_a_fresh_adam(corpus_path, tmp_path):
+    """Adam's first step moves every weight by the learning rate (m̂ = g, v̂ = g²), also
+    after an emoji stage: the joint stage does not inherit the first stage's step count."""
+    trainer = Trainer(CONFIG, corpus_path, tmp_path, "fresh", verbose=False)
+    inputs, targets = trainer.train_batches[0]
+    for step in range(CONFIG.emoji_steps):
+        trainer.train_step(inputs, targets, step)
+    assert int(trainer.optimizers["emoji"].iterations.numpy()) == CONFIG.emoji_steps
+    assert int(trainer.optimizers["joint"].iterations.numpy()) == 0
+    words = trainer.model.utterance_encoder.trainable_variables
+    before = [np.array(v.numpy()) for v in words]
+    trainer.train_step(inputs, targets, CONFIG.emoji_steps)
+    moved = np.concatenate([np.abs(v.numpy() - b).ravel() for v, b in zip(words, before)])
+    np.testing.assert_allclose(moved.max(), CONFIG.learning_rate, rtol=1e-3)
+
+
 def test_without_classify_there_is_no_emoji_stage(corpus_path, tmp_path):
     trainer = Trainer(CONFIG.replace(classify=False), corpus_path, tmp_path, "noclass", verbose=False)
     assert trainer.stage(0) == "joint"
