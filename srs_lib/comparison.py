@@ -40,6 +40,11 @@ RESULTS = ROOT / "results" / "comparison"
 CHAPTER = "07_training"
 #: Every entry of every grid trains with this seed (and evaluates on the same candidates).
 GRID_SEED = 0
+#: A grid's common training budget where it is not the profile's own (chapter 07's
+#: parameters): the ``cpu`` grid trains every entry for one epoch of ``small`` (1,250
+#: steps, 200 of them the emoji stage) so that the grid fits in about two hours on a
+#: 2-core CPU; chapter 07 alone trains for the profile's two epochs.
+GRID_BUDGET = {"cpu": {"epochs": 1}}
 #: Files of a training run kept in the results (checkpoints are not).
 KEPT = ("metrics.json", "test_scores.npz", "history.json", "metric.txt", "config.json")
 
@@ -50,9 +55,10 @@ class Entry:
 
     name: str
     label: str
-    table: str  # "table3", "table4" or "sanity"
+    table: str  # "table3", "table4", "sanity" or "variant" (ours, shown with Table 4)
     model: str | None  # None: the random scorer, nothing trained
     ablation: tuple[str, ...] = ()
+    parameters: tuple[tuple[str, object], ...] = ()  # more parameters of the chapter
 
 
 GRID: tuple[Entry, ...] = (
@@ -66,25 +72,31 @@ GRID: tuple[Entry, ...] = (
     Entry("srs_wo_classify", "SRS w/o Classify", "table4", "srs", ("classify",)),
     Entry("srs_wo_din", "SRS w/o DIN", "table4", "srs", ("din",)),
     Entry("srs_wo_fr", "SRS w/o FR", "table4", "srs", ("fr",)),
+    Entry("srs_features", "SRS, the paper's sticker features", "variant", "srs",
+          parameters=(("sticker_code", "features"),)),
     Entry("context_blind", "context-blind", "sanity", "context_blind"),
     Entry("random", "random", "sanity", None),
 )
 ENTRIES = {entry.name: entry for entry in GRID}
 
 
-def label(model: str, ablation=()) -> str:
-    """The paper's name of a model with ablations ("SRS w/o DIN"), or the model's own name."""
+def label(model: str, ablation=(), parameters=None) -> str:
+    """The paper's name of a model with ablations ("SRS w/o DIN") and further chapter
+    ``parameters`` (a grid entry's), or the model's own name."""
     for entry in GRID:
-        if entry.model == model and set(entry.ablation) == set(ablation):
+        if (entry.model == model and set(entry.ablation) == set(ablation)
+                and dict(entry.parameters) == (parameters or {})):
             return entry.label
-    return "+".join([model, *(f"w/o {a}" for a in ablation)])
+    return "+".join([model, *(f"w/o {a}" for a in ablation),
+                     *(f"{k}={v}" for k, v in (parameters or {}).items())])
 
 
 def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]:
     """The entries a profile's grid runs, and ``{name: why}`` for those it leaves out.
 
     "w/o pretrain" is left out where the profile's backbone starts from random weights
-    anyway (``cpu``, ``ci``): there it would be the SRS run again.
+    anyway (``cpu``, ``ci``), and "SRS, the paper's sticker features" where the profile
+    uses them anyway (``paper``): there each would be the SRS run again.
     """
     from srs_lib.training.config import profile_config
 
@@ -97,6 +109,9 @@ def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]
     if not profile_config(profile).pretrained:
         left_out["srs_wo_pretrain"] = (f"the {profile} profile's backbone is not pretrained: "
                                        "SRS itself is already 'w/o pretrain'")
+    if profile_config(profile).sticker_code == "features":
+        left_out["srs_features"] = (f"the {profile} profile's sticker encoder passes on the "
+                                    "paper's features: SRS itself is that run")
     return [e for e in chosen if e.name not in left_out], left_out
 
 
@@ -155,8 +170,9 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
         logs = ROOT / "_build" / "comparison" / parameters["profile"]
         chapter_parameters = {**parameters, "model": entry.model, "ablation": list(entry.ablation),
                               "seed": GRID_SEED, "log_root": os.path.relpath(logs, BOOK),
-                              "exp_name": entry.name,
-                              "fresh": True}
+                              "exp_name": entry.name, "fresh": True,
+                              **GRID_BUDGET.get(parameters["profile"], {}),
+                              **dict(entry.parameters)}
         run = execute_chapter(CHAPTER, chapter_parameters, out / f"{CHAPTER}.ipynb",
                               stamp_dir=logs / "stamps" / entry.name, force=True,
                               progress=progress)
@@ -308,7 +324,7 @@ def comparison_table(results: dict[str, EntryResult], tables=("table3", "sanity"
 #: The paper's ordering of Table 3's main models, best first (each ahead of the next).
 PAPER_ORDER = ("srs", "mrfn", "dam", "smn")
 #: Which grid tables each displayed table holds (Table 4 also holds the full SRS).
-TABLE_ROWS = {"table3": ("table3", "sanity"), "table4": ("table4",)}
+TABLE_ROWS = {"table3": ("table3", "sanity"), "table4": ("table4", "variant")}
 #: Profiles from the most important result to the least.
 PROFILE_ORDER = ("paper", "cpu", "ci")
 PAPER_SOURCE = "paper (StickerChat)"
@@ -350,7 +366,7 @@ def comparison_frame(results: dict[str, EntryResult], table: str = "table3", cor
 
     if table not in TABLE_ROWS:
         raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLE_ROWS)}")
-    rows = comparison_table(results, ("table3", "sanity", "table4"))
+    rows = comparison_table(results, ("table3", "sanity", "table4", "variant"))
     keep = TABLE_ROWS[table]
     rows = [r for r in rows if ENTRIES[r["entry"]].table in keep
             or (table == "table4" and r["entry"] == "srs")]

@@ -75,9 +75,11 @@ def test_pretrain_ablation_left_out_where_the_backbone_is_not_pretrained(profile
     assert names == [e.name for e in comparison.GRID if e.name != "srs_wo_pretrain"]
 
 
-def test_paper_profile_runs_every_entry():
+def test_paper_profile_leaves_out_only_the_paper_features_variant():
+    """The paper profile's SRS already has the paper's sticker features and is pretrained."""
     entries, left_out = comparison.grid_entries("paper")
-    assert entries == list(comparison.GRID) and left_out == {}
+    assert set(left_out) == {"srs_features"} and "paper's features" in left_out["srs_features"]
+    assert entries == [e for e in comparison.GRID if e.name != "srs_features"]
 
 
 def test_chosen_entries_keep_their_order_and_unknown_ones_are_rejected():
@@ -95,7 +97,11 @@ def test_labels_are_the_papers_row_names():
     assert comparison.label("context_blind") == "context-blind"
     # A combination the paper has no row for is named from its parts.
     assert comparison.label("srs", ("din", "fr")) == "srs+w/o din+w/o fr"
-    assert {e.label for e in comparison.GRID if e.table != "sanity"} == set(paper.TABLE3) | set(paper.TABLE4)
+    assert comparison.label("srs", (), {"sticker_code": "features"}) == (
+        "SRS, the paper's sticker features")
+    assert comparison.label("srs", (), {"sticker_code": "emoji"}) == "srs+sticker_code=emoji"
+    assert {e.label for e in comparison.GRID if e.table in ("table3", "table4")} == (
+        set(paper.TABLE3) | set(paper.TABLE4))
 
 
 # -- reading results back ------------------------------------------------------------------
@@ -257,3 +263,28 @@ def test_random_entry_end_to_end(make_corpus, tmp_path):
     np.testing.assert_array_equal(np.load(folder / "test_scores.npz")["scores"], first)  # seeded
     loaded = comparison.load_results("ci", results)
     assert list(loaded) == ["random"] and loaded["random"].seconds_per_step is None
+
+
+@pytest.mark.parametrize("profile,entry,expected", [
+    ("cpu", "srs_features", {"epochs": 1, "sticker_code": "features"}),
+    ("cpu", "srs_wo_din", {"epochs": 1, "ablation": ["din"]}),
+    ("ci", "srs", {"ablation": []}),
+])
+def test_entries_run_the_chapter_with_the_grid_budget_and_their_parameters(
+        tmp_path, monkeypatch, profile, entry, expected):
+    from srs_lib import experiments
+
+    seen = {}
+
+    def fake_execute_chapter(chapter, parameters, output, **kwargs):
+        seen.update(parameters)
+        return experiments.ChapterRun(chapter, "failed", error="not run in this test")
+
+    monkeypatch.setattr(experiments, "execute_chapter", fake_execute_chapter)
+    status, _ = comparison.run_entry(comparison.ENTRIES[entry],
+                                     {"base_path": str(tmp_path), "profile": profile},
+                                     tmp_path / entry, progress=False)
+    assert status == "failed"
+    assert {k: seen.get(k) for k in expected} == expected
+    assert "epochs" in seen if profile == "cpu" else "epochs" not in seen
+    assert seen["seed"] == comparison.GRID_SEED and seen["exp_name"] == entry
