@@ -175,9 +175,10 @@ class Trainer:
         # make their first joint updates up to about 3× the learning rate. On the `small`
         # corpus that alone kept SRS at chance (see the training chapter).
         decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
+        self.stage_variables = {"emoji": self.model.sticker_encoder.trainable_variables,
+                                "joint": self.model.trainable_variables}
         self.optimizers = {}
-        for stage, variables in (("emoji", self.model.sticker_encoder.trainable_variables),
-                                 ("joint", self.model.trainable_variables)):
+        for stage, variables in self.stage_variables.items():
             schedule = keras.optimizers.schedules.PolynomialDecay(
                 config.learning_rate, decay_steps, config.end_learning_rate)
             self.optimizers[stage] = keras.optimizers.Adam(
@@ -241,9 +242,7 @@ class Trainer:
         import torch
 
         stage = self.stage(step)
-        optimizer = self.optimizers[stage]
-        variables = (self.model.sticker_encoder.trainable_variables if stage == "emoji"
-                     else self.model.trainable_variables)
+        optimizer, variables = self.optimizers[stage], self.stage_variables[stage]
         for variable in self.model.trainable_variables:
             variable.value.grad = None
         loss, parts = self._losses(_to_tensors(inputs), targets, stage, training=True)
