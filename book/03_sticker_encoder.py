@@ -107,9 +107,9 @@ print(inspect.getsource(StickerEncoder.call))
 
 # %% [markdown]
 # > **Ours.** The branch for `code="emoji"` is not the paper's. The `cpu` profile trains
-# > with it: $O_{flat}$ and every unit of $O$ become a fixed random code of the emoji that
-# > the head predicts (its posterior weighting one code per emoji, with no gradient back
-# > into the backbone). With the small CNN's own features SRS did not learn the embedded
+# > with it: $O_{flat}$ becomes a fixed random code of the emoji that the head predicts
+# > (its posterior weighting one code per emoji, with no gradient back into the backbone),
+# > and $O$ is that code as a single unit ($p = 1$). With the small CNN's own features SRS did not learn the embedded
 # > corpus within the `cpu` budget; chapter 07 says more. This chapter, like 04–06, shows
 # > the paper's features.
 

@@ -58,7 +58,7 @@ fresh = True  # start over instead of resuming an earlier run of the same name
 # >   joint stage it was 0.408 (600 validation contexts each).
 # > - *The sticker encoder passes on a code of its predicted emoji* (`sticker_code =
 # >   "emoji"`, see `StickerEncoder`): the emoji head's posterior weights a fixed random
-# >   code per emoji, which becomes $O_{flat}$ and every unit of $O$. With the small CNN's
+# >   code per emoji, which becomes $O_{flat}$ and the single unit of $O$. With the small CNN's
 # >   own features ($O$ and $O_{flat}$ as in the paper) SRS stayed at chance in every
 # >   `cpu`-budget run we made, with either optimiser set-up; chapter 08's grid has that
 # >   run beside this one. The `paper` profile keeps the paper's features.

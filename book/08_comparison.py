@@ -19,8 +19,9 @@
 # truth among 10 candidates of its sticker set. This chapter trains nothing: it reads the
 # grids that `python -m srs_lib experiments run comparison --profile PROFILE` wrote into
 # `results/comparison/PROFILE/` and runs in seconds. The grids themselves take a few
-# minutes (`ci`), several hours on a laptop CPU (`cpu`: chapter 07's run once per model),
-# or a GPU (`paper`); the time each grid took is printed below.
+# minutes (`ci`), hours on a laptop CPU (`cpu`: chapter 07's run once per model, one
+# epoch of the `small` corpus each), or a GPU (`paper`); the time each grid took is
+# printed below.
 
 # %% tags=["parameters"]
 base_path = "../data/small"  # not read here: every grid names the corpus its runs used
@@ -49,7 +50,10 @@ profiles = ["paper", "cpu", "ci"]  # shown in this order, the most important fir
 # > with seeded random numbers, and **context-blind** is the sticker encoder alone, which
 # > cannot read the dialog. Beside each of our values, ▲/▼ give the paired t-test over the
 # > test contexts against MRFN and against SRS ($\alpha = 0.01$; "ref" on the reference's
-# > own row).
+# > own row). Where a profile trains SRS with the emoji code of its sticker encoder instead
+# > of the paper's features (`cpu`, `ci`; see chapter 07), Table 4 has one more row of
+# > ours, **SRS, the paper's sticker features**, the same run with the paper's $O$ and
+# > $O_{flat}$; every model of a grid has the same sticker side.
 
 # %%
 from pathlib import Path

@@ -17,8 +17,9 @@ convolutions on a resized sticker, with the same two outputs.
 
 `code="emoji"` is ours, for the `cpu` profile: O_flat becomes a fixed code of the sticker's
 *predicted* emoji, the emoji head's posterior (with its gradient stopped) weighting a table
-of random, non-trainable codes, one per emoji, RMS-normalised; every unit of O is that code
-too. The model still sees only the sticker's pixels; what it passes on is what the emoji
+of random, non-trainable codes, one per emoji, RMS-normalised; O is that code as its single
+unit (p = 1: a grid of copies would tell the interaction nothing more, at p² times the
+cost). The model still sees only the sticker's pixels; what it passes on is what the emoji
 classifier makes of them. The ranking loss then no longer reaches the backbone, which learns
 from the emoji loss alone. On the embedded `small` corpus, SRS with the small CNN's own
 features stayed at chance in every run of the `cpu` budget we made, while with this code it
@@ -117,7 +118,8 @@ class StickerEncoder(keras.layers.Layer):
             own size, O is 6×6), 64 for the small CNN (O is 8×8).
         backbone_weights: "imagenet", a weights file of the backbone, or None.
         code: "features" (the paper's O and O_flat) or "emoji" (a fixed code of the
-            predicted emoji as O_flat and as every unit of O; see the module docstring).
+            predicted emoji as O_flat and as the single unit of O; see the module
+            docstring).
 
     Call arguments:
         inputs: `(batch, candidates, height, width, 3)` or `(batch, height, width, 3)`.
@@ -141,7 +143,8 @@ class StickerEncoder(keras.layers.Layer):
         self.backbone_weights = backbone_weights
         self.backbone = build_backbone(backbone, self.image_size, backbone_weights)
         map_shape, top_shape = (tuple(output.shape) for output in self.backbone.outputs)
-        self.grid_size = map_shape[1]
+        # The emoji code is one vector per sticker: O is then a single unit (p = 1).
+        self.grid_size = map_shape[1] if code == "features" else 1
         self._map_channels, self._top_channels = map_shape[-1], top_shape[-1]
         self.pooled_projection = keras.layers.Dense(hidden, name="pooled_projection")
         # O and O_flat end in a layer norm, like the word states h (eq. 6), so that both
@@ -157,9 +160,9 @@ class StickerEncoder(keras.layers.Layer):
         self.vector_norm.build((None, self.hidden))
         self.emoji_head.build((None, self.hidden))
         if self.code == "features":
-            self.map_projection.build((None, self.grid_size, self.grid_size,
-                                       self._map_channels))
-            self.map_norm.build((None, self.grid_size, self.grid_size, self.hidden))
+            p = self.grid_size
+            self.map_projection.build((None, p, p, self._map_channels))
+            self.map_norm.build((None, p, p, self.hidden))
         else:
             self.emoji_codes = self.add_weight(
                 shape=(self.n_emoji, self.hidden), initializer="random_normal",
@@ -188,8 +191,7 @@ class StickerEncoder(keras.layers.Layer):
             code = code * ops.rsqrt(ops.mean(code * code, axis=-1, keepdims=True)
                                     + EMOJI_CODE_EPSILON)
             sticker_vector = ops.cast(code, sticker_vector.dtype)
-            sticker_map = ops.broadcast_to(sticker_vector[:, None, None, :],
-                                           (ops.shape(code)[0], p, p, self.hidden))
+            sticker_map = sticker_vector[:, None, None, :]
         return (
             ops.reshape(sticker_map, (*leading, p, p, self.hidden)),
             ops.reshape(sticker_vector, (*leading, self.hidden)),

@@ -29,7 +29,8 @@ class StickerRanker(keras.Model):
 
     Shared arguments are SRS's: ``vocab_size``, ``n_emoji``, ``hidden``, ``dropout``,
     ``backbone``, ``image_size``, ``backbone_weights``, ``pretrained`` (False: the backbone
-    starts at random) and ``classify`` (False: the emoji loss weight is 0).
+    starts at random), ``classify`` (False: the emoji loss weight is 0) and ``sticker_code``
+    ("features" or "emoji": what the sticker encoder passes on, see :class:`StickerEncoder`).
     """
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).

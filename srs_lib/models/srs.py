@@ -77,7 +77,12 @@ class SRS(keras.Model):
     squares and products of its two views, no term linear in them; the printed attentive
     module saturates its softmax (see :class:`AttentiveModule`). These forms are needed,
     not enough: with the small CNN's sticker features instead of the emoji embedding, SRS
-    still stayed at chance in runs of up to 2,000 steps of the ``cpu`` profile.
+    still stayed at chance in runs of up to 2,000 steps of the ``cpu`` profile. That
+    profile therefore passes on a code of each sticker's predicted emoji
+    (``sticker_code="emoji"``, see :class:`StickerEncoder`), and the trainer gives each
+    stage its own Adam; chapters 07 and 08 show runs with both sticker sides.
+
+    ``sticker_code``: "features" (the paper's O and O_flat) or "emoji" (see above).
     """
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
