@@ -74,7 +74,11 @@ for name in profiles:
     minutes = sum(run["wall_seconds"] for run in runs) / 60
     print(f"{name}: {len(found)} entries on {comparison.corpus_of(found)}, "
           f"{found[next(iter(found))].metrics['test_contexts']} test contexts, "
-          f"grid run in {minutes:.0f} min on {runs[0]['machine']} (commit {runs[0]['commit']})")
+          f"its entries ran {minutes:.0f} min in all on {runs[0]['machine']} "
+          f"(commit {runs[0]['commit']})")
+    missing = [e.label for e in comparison.grid_entries(name)[0] if e.name not in found]
+    if missing:
+        print(f"  not run yet in this grid: {', '.join(missing)}")
 
 # %% [markdown]
 # ## Table 3: SRS against the baselines
@@ -191,6 +195,28 @@ for name, pairs in checks.items():
 # > significant, and a model trained for a few dozen steps has barely begun to learn. Whichever orderings happen to hold or fail there say nothing
 # > about the paper's claims. Those need the `cpu` grid (the embedded `small` corpus, the
 # > book's own configuration) or, for the paper's numbers, the `paper` grid on StickerChat.
+#
+# > **What the `cpu` grid is.** Every entry is chapter 07 on the embedded `small` corpus
+# > for one epoch (1,250 steps, the first 200 the emoji stage), and every model has the
+# > `cpu` profile's sticker side: a small CNN passing on the code of the emoji it predicts.
+# > Each model therefore sees a sticker only as the emoji it looks like, and the grid
+# > compares how the models read the dialog and match it to that emoji. That suits our
+# > corpus, whose dialogs are written around the emoji of their answer (chapter 01); on
+# > StickerChat a sticker's looks beyond its emoji matter, which this grid cannot test. The
+# > row "SRS, the paper's sticker features" is SRS with the same budget and the paper's
+# > $O$ and $O_{flat}$ from the same small CNN.
+# >
+# > Two ablations mean something else here than in the paper. A sticker is one unit, so
+# > "w/o DIN" removes only the word-side attention of the deep interaction network, there
+# > being no sticker regions to attend to. And without the emoji loss ("w/o Classify") the
+# > emoji code is that of an untrained head, so that row measures what the code owes to
+# > the classification task. The models of the `cpu` grid, best first by test R10@1:
+
+# %%
+if "cpu" in grids:
+    ranked = sorted(grids["cpu"].values(), key=lambda r: -r.metrics["test"]["R10@1"])
+    display(Markdown("; ".join(f"{r.entry.label} {r.metrics['test']['R10@1']:.3f}"
+                               for r in ranked) + "."))
 
 # %%
 if grids:
