@@ -191,7 +191,7 @@ report.record("07_training", {
     "rows": [{"quantity": f"{label} test {m}", "ours": ours, "paper": reported_value}
              for m, ours, reported_value in rows]
     + [{"quantity": f"chance R{n}@1 (same candidates)", "ours": chance, "paper": 0.1}]
-    + [{"quantity": f"context-blind R{n}@1 (same candidates)", "ours": floors[name], "paper": None}
-       for name in floors if name == "context-blind"],
+    + ([{"quantity": f"context-blind R{n}@1 (same candidates)",
+         "ours": floors["context-blind"], "paper": None}] if "context-blind" in floors else []),
     "steps": result["steps"], "best_step": result["best_step"], "test_contexts": result["test_contexts"],
 }, base_path=base_path, profile=profile, seed=seed)
