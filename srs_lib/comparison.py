@@ -11,7 +11,8 @@ seed, corpus, candidates and training budget, into
 ``test_scores.npz``          compressed per-context scores, labels, sample lines and masks
                              (for the significance tests);
 ``history.json``, ``metric.txt``  losses and validation metrics during training;
-``run.json``                 the exact chapter parameters, commit, machine, date, wall time.
+``run.json``                 the exact chapter parameters, commit (when it started), machine,
+                             torch threads, date, wall time.
 
 An entry whose ``metrics.json`` exists is skipped (``--force`` re-runs it); a failed entry
 is reported and the others still run. The ``random`` entry trains nothing: it scores the
@@ -158,7 +159,7 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     base_path = Path(parameters["base_path"])
     base_path = base_path if base_path.is_absolute() else (BOOK / base_path).resolve()
-    start = time.monotonic()
+    start, started, commit = time.monotonic(), time.strftime("%Y-%m-%d %H:%M"), current_commit()
     chapter_parameters = {}
     if entry.model is None:
         try:
@@ -186,9 +187,10 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
         "ablation": list(entry.ablation), "status": status, "error": error,
         "parameters": chapter_parameters or {**parameters, "seed": GRID_SEED},
         "corpus": corpus_description(base_path),
-        "commit": current_commit(),
+        "commit": commit,
         "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "python": platform.python_version(), "date": started,
         "wall_seconds": round(time.monotonic() - start, 1),
     })
     if status != "ok":

@@ -27,13 +27,19 @@ def corpus_description(base_path) -> str:
     return "StickerChat"
 
 
-def current_commit() -> str | None:
+def current_commit(root: Path = Path(__file__).parent.parent) -> str | None:
+    """The short commit of HEAD, with "+changes" when the library or a chapter source differs."""
     try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, timeout=10)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=root, timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                  "srs_lib", "book/*.py"], capture_output=True, text=True,
+                                 cwd=root, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip() or None
+    if not head:
+        return None
+    return f"{head}+changes" if changed else head
 
 
 def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from srs_lib import paper, report
 
@@ -34,3 +35,20 @@ def test_paper_rows_follow_the_metric_order():
     assert paper.row(paper.TABLE3, "SRS") == {"MAP": 0.709, "R10@1": 0.590, "R10@2": 0.703,
                                               "R10@5": 0.872}
     assert paper.TABLE4["SRS"] == paper.TABLE3["SRS"]
+
+
+def test_commit_is_marked_when_the_sources_differ(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "srs_lib").mkdir()
+    (tmp_path / "srs_lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "results.json").write_text("{}\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert report.current_commit(tmp_path) == head
+    (tmp_path / "results.json").write_text("{\"a\": 1}\n")  # an output, not a source
+    assert report.current_commit(tmp_path) == head
+    (tmp_path / "srs_lib" / "a.py").write_text("x = 2\n")
+    assert report.current_commit(tmp_path) == f"{head}+changes"
