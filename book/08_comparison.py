@@ -156,12 +156,13 @@ for name, found in grids.items():
 # $\alpha = 0.01$).
 
 # %%
-checks = {name: comparison.ordering_checks(found, "R10@1") for name, found in grids.items()}
+checks = {name: comparison.ordering_checks(found, "R10@1", profile=name)
+          for name, found in grids.items()}
 for name, pairs in checks.items():
     print(f"profile {name}:")
     for c in pairs:
         if c["ours"] is None:
-            print(f"  {c['claim']:<24} not run")
+            print(f"  {c['claim']:<24} {c['verdict']}" + (f": {c['why']}" if "why" in c else ""))
             continue
         significance = {"▲": "significantly", "▼": "significantly reversed", "": "not significant"}
         print(f"  {c['claim']:<24} paper {c['paper'][0]:.3f} > {c['paper'][1]:.3f}; ours "

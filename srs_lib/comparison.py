@@ -451,14 +451,15 @@ def chance_at_1(results: dict[str, EntryResult]) -> float | None:
 
 
 def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",
-                    alpha: float = 0.01) -> list[dict]:
+                    alpha: float = 0.01, profile: str | None = None) -> list[dict]:
     """The paper's orderings, checked on a grid: each model of :data:`PAPER_ORDER` ahead of
     the next, and SRS ahead of each of its ablations.
 
     One dict per pair: ``ahead``/``behind`` (entry names), ``claim`` ("SRS > MRFN"),
-    ``paper`` and ``ours`` (the two values), ``verdict`` ("holds", "reversed", "tied" or
-    "not run" when either entry has no result), and ``marker`` (▲/▼/"" of a paired t-test
-    of ``ahead`` against ``behind`` at ``alpha``; "" when not run).
+    ``paper`` and ``ours`` (the two values), ``verdict`` ("holds", "reversed", "tied",
+    "left out" when ``profile``'s grid leaves an entry out by design, with the reason as
+    ``why``, or "not run" when either entry has no result), and ``marker`` (▲/▼/"" of a
+    paired t-test of ``ahead`` against ``behind`` at ``alpha``; "" when not run).
     """
     from srs_lib import paper
     from srs_lib.metrics import paired_significance
@@ -467,13 +468,17 @@ def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",
     index = paper.METRICS.index(metric)
     pairs = list(zip(PAPER_ORDER, PAPER_ORDER[1:]))
     pairs += [("srs", e.name) for e in GRID if e.table == "table4"]
+    left_out = grid_entries(profile)[1] if profile else {}
     checks = []
     for ahead, behind in pairs:
         a, b = ENTRIES[ahead], ENTRIES[behind]
         check = {"ahead": ahead, "behind": behind, "claim": f"{a.label} > {b.label}",
                  "paper": (reported[a.label][index], reported[b.label][index]),
                  "ours": None, "verdict": "not run", "marker": ""}
-        if ahead in results and behind in results:
+        why = [left_out[name] for name in (ahead, behind) if name in left_out]
+        if why:
+            check.update(verdict="left out", why=why[0])
+        elif ahead in results and behind in results:
             ra, rb = results[ahead], results[behind]
             if not np.array_equal(ra.lines, rb.lines):
                 raise ValueError(f"{ahead} and {behind} were not tested on the same contexts")

@@ -195,6 +195,12 @@ def test_ordering_checks_follow_the_papers_pairs(grid):
     assert checks["MRFN > DAM"]["verdict"] == "tied" and checks["MRFN > DAM"]["marker"] == ""
     assert checks["DAM > SMN"]["verdict"] == "not run" and checks["DAM > SMN"]["ours"] is None
     assert checks["SRS > SRS w/o DIN"]["verdict"] == "holds"
+    assert checks["SRS > SRS w/o pretrain"]["verdict"] == "not run"
+    # A grid that leaves an entry out by design says so, and why, instead of "not run".
+    checks = {c["claim"]: c for c in comparison.ordering_checks(grid, "R10@1", profile="cpu")}
+    left_out = checks["SRS > SRS w/o pretrain"]
+    assert left_out["verdict"] == "left out" and "not pretrained" in left_out["why"]
+    assert checks["DAM > SMN"]["verdict"] == "not run" and "why" not in checks["DAM > SMN"]
 
 
 def test_interval_and_chance(tmp_path, labels):
