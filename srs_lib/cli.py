@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("srs_lib.training.train_command", "train a ranking model (the released code's command line)"),
     "evaluate": ("srs_lib.training.evaluate_command", "evaluate a saved model on a split"),
     "bench": ("srs_lib.bench", "training, evaluation and loader throughput and peak memory"),
+    "diagnose": ("srs_lib.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
     "experiments": ("srs_lib.experiments", "execute the chapters with papermill and build the book"),
 }
 

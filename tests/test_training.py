@@ -136,6 +136,29 @@ def test_the_joint_stage_starts_with_a_fresh_adam(corpus_path, tmp_path):
     np.testing.assert_allclose(moved.max(), CONFIG.learning_rate, rtol=1e-3)
 
 
+def test_a_shared_adam_carries_the_emoji_stage_step_count(corpus_path, tmp_path):
+    """With ``shared_adam`` (kept to measure it) the joint stage's first update of a weight
+    outside the sticker encoder is lr·(1-β1)/(1-β1^t)·√(1-β2^t)/√(1-β2), t = emoji_steps + 1:
+    the bias correction of a step count that its zero moments never saw."""
+    config = CONFIG.replace(shared_adam=True)
+    trainer = Trainer(config, corpus_path, tmp_path, "shared", verbose=False)
+    assert trainer.optimizers["emoji"] is trainer.optimizers["joint"]
+    inputs, targets = trainer.train_batches[0]
+    for step in range(config.emoji_steps):
+        trainer.train_step(inputs, targets, step)
+    words = trainer.model.utterance_encoder.trainable_variables
+    before = [np.array(v.numpy()) for v in words]
+    rate = float(trainer.optimizers["joint"].learning_rate.numpy())  # decayed for 3 steps
+    trainer.train_step(inputs, targets, config.emoji_steps)
+    moved = np.concatenate([np.abs(v.numpy() - b).ravel() for v, b in zip(words, before)])
+    t, b1, b2 = config.emoji_steps + 1, 0.9, 0.999
+    factor = (1 - b1) / (1 - b1 ** t) * np.sqrt(1 - b2 ** t) / np.sqrt(1 - b2)
+    np.testing.assert_allclose(moved.max(), rate * factor, rtol=1e-3)
+    trainer.save_checkpoint()  # the shared optimizer is saved once, and restored
+    again = Trainer(config, corpus_path, tmp_path, "shared", verbose=False)
+    assert again.restore() and int(again.optimizers["emoji"].iterations.numpy()) == t
+
+
 def test_without_classify_there_is_no_emoji_stage(corpus_path, tmp_path):
     trainer = Trainer(CONFIG.replace(classify=False), corpus_path, tmp_path, "noclass", verbose=False)
     assert trainer.stage(0) == "joint"

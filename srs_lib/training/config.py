@@ -43,6 +43,9 @@ class TrainConfig:
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000
     """Steps of the first stage: only the sticker encoder, on the emoji loss."""
+    shared_adam: bool = False
+    """One Adam for both stages instead of one per stage (kept to measure why not: see
+    :class:`~srs_lib.training.trainer.Trainer`)."""
     epochs: float = 5.0
     steps: int | None = None
     """Total optimisation steps; ``None`` means ``epochs`` × steps per epoch."""

@@ -173,17 +173,22 @@ class Trainer:
         # both would enter the joint stage with a step count of `emoji_steps` but zero
         # moments for every weight outside the sticker encoder, so its bias correction would
         # make their first joint updates up to about 3× the learning rate. On the `small`
-        # corpus that alone kept SRS at chance (see the training chapter).
+        # corpus that alone kept SRS at chance (see the training chapter). `shared_adam`
+        # restores that set-up, to measure it.
         decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
         self.stage_variables = {"emoji": self.model.sticker_encoder.trainable_variables,
                                 "joint": self.model.trainable_variables}
         self.optimizers = {}
         for stage, variables in self.stage_variables.items():
+            if config.shared_adam and stage == "emoji":
+                continue
             schedule = keras.optimizers.schedules.PolynomialDecay(
                 config.learning_rate, decay_steps, config.end_learning_rate)
             self.optimizers[stage] = keras.optimizers.Adam(
                 learning_rate=schedule, global_clipnorm=config.clipnorm, name=f"{stage}_adam")
             self.optimizers[stage].build(variables)
+        if config.shared_adam:
+            self.optimizers["emoji"] = self.optimizers["joint"]
         _write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
         self.step = 0
         self.best = {"step": None, "MAP": -1.0}
@@ -277,7 +282,7 @@ class Trainer:
         self.model.save_weights(tmp / "model.weights.h5")
         np.savez(tmp / "optimizer.npz",
                  **{f"{stage}{i}": ops.convert_to_numpy(v)
-                    for stage, optimizer in self.optimizers.items()
+                    for stage, optimizer in self._distinct_optimizers()
                     for i, v in enumerate(optimizer.variables)})
         np.savez(tmp / "seeds.npz",
                  **{f"s{i}": ops.convert_to_numpy(v) for i, v in enumerate(_seed_states(self.model))})
@@ -293,6 +298,11 @@ class Trainer:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def _distinct_optimizers(self) -> list:
+        """``(stage, optimizer)`` pairs, a shared optimizer once (under "joint")."""
+        return [(stage, optimizer) for stage, optimizer in self.optimizers.items()
+                if not (stage == "emoji" and optimizer is self.optimizers["joint"])]
+
     def restore(self) -> bool:
         """Resume from the last checkpoint, if any; returns whether one was found."""
         latest = self._latest_checkpoint()
@@ -304,7 +314,7 @@ class Trainer:
                              f"experiment name or the same options")
         self.model.load_weights(latest / "model.weights.h5")
         with np.load(latest / "optimizer.npz", allow_pickle=False) as saved:
-            for stage, optimizer in self.optimizers.items():
+            for stage, optimizer in self._distinct_optimizers():
                 for i, variable in enumerate(optimizer.variables):
                     variable.assign(saved[f"{stage}{i}"])
         with np.load(latest / "seeds.npz", allow_pickle=False) as saved:

@@ -1,0 +1,145 @@
+"""``python -m srs_lib diagnose``: short training runs that measure what SRS needs to learn.
+
+    python -m srs_lib diagnose --base_path data/small [--runs NAME ...] [--joint_steps 600]
+                               [--json results/diagnostics/cpu.json]
+
+Each run is SRS on a profile (``cpu`` by default) with one change from :data:`VARIANTS`:
+the printed forms of the equations where SRS follows the released code, one Adam shared by
+both training stages, the small CNN's own sticker features. A run trains the emoji stage
+and then ``joint_steps`` joint steps, and is evaluated once on ``eval_limit`` validation
+contexts (the same candidates for every run). Runs are seeded alike, so the only
+difference between two rows is the change.
+
+With ``--json`` the rows are written after each run, and runs already in the file are
+skipped (``--force`` re-runs them), so an interrupted diagnosis resumes. Chapter 07 and the
+docstrings of :class:`~srs_lib.models.srs.SRS` and
+:class:`~srs_lib.training.trainer.Trainer` cite the committed ``results/diagnostics/cpu.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+#: name: (what the run changes, the training-configuration changes).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "defaults": ("the profile as it is", {}),
+    "sigmoid_score": ('score_activation="sigmoid" (eq. 17 as printed)',
+                      {"model_options": {"score_activation": "sigmoid"}}),
+    "words_not_integrated": ("integrate_words=False (Q2 = FC([Q1; l]) as printed)",
+                             {"model_options": {"integrate_words": False}}),
+    "paper_submult": ('submult="paper" (eq. 14 as printed)',
+                      {"model_options": {"submult": "paper"}}),
+    "paper_attention": ('attention_form="paper" (eqs. 3 and 6 as printed)',
+                        {"model_options": {"attention_form": "paper"}}),
+    "all_printed_forms": ("all four of the above",
+                          {"model_options": {"score_activation": "sigmoid",
+                                             "integrate_words": False, "submult": "paper",
+                                             "attention_form": "paper"}}),
+    "shared_adam": ("one Adam for both training stages", {"shared_adam": True}),
+    "features_code": ('sticker_code="features" (the small CNN\'s own O and O_flat)',
+                      {"sticker_code": "features"}),
+}
+
+
+def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int = 600,
+                eval_limit: int | None = 600, cache_dir=None, verbose: bool = True) -> dict:
+    """Train one variant and return its row (validation metrics, steps, wall time)."""
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.trainer import Trainer
+
+    what, changes = VARIANTS[name]
+    base = profile_config(profile)
+    emoji_steps = base.emoji_steps if changes.get("classify", base.classify) else 0
+    steps = emoji_steps + joint_steps
+    config = profile_config(profile, **changes, steps=steps, auto_test_step=steps,
+                            eval_limit=eval_limit)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, name, cache_dir=cache_dir, verbose=verbose)
+        trainer.fit(resume=False)
+        validation = trainer.history["eval"][-1]
+    return {"run": name, "changes": what, "config": changes, "steps": steps,
+            "joint_steps": joint_steps,
+            "validation": {k: v for k, v in validation.items() if k not in ("step", "contexts_per_s")},
+            "wall_seconds": round(time.monotonic() - start, 1),
+            "threads": os.environ.get("OMP_NUM_THREADS", "default")}
+
+
+def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
+                  force: bool = False, **options) -> dict:
+    """Run the named variants (all by default); returns (and writes) the whole record."""
+    from srs_lib.bench import machine_description
+    from srs_lib.report import corpus_description, current_commit
+
+    names = list(names or VARIANTS)
+    unknown = set(names) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown runs: {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(VARIANTS)}")
+    path = Path(json_out) if json_out else None
+    record = json.loads(path.read_text()) if path and path.exists() else {}
+    if record and record.get("profile") != profile:
+        raise SystemExit(f"{path} holds runs of the {record.get('profile')} profile, not {profile}")
+    record.update(profile=profile, corpus=corpus_description(base_path))
+    rows = record.setdefault("runs", {})
+    for i, name in enumerate(names, 1):
+        tag = f"[diagnose {i}/{len(names)}] {name}"
+        if name in rows and not force:
+            print(f"{tag}: done before, skipped", flush=True)
+            continue
+        print(f"{tag}: {VARIANTS[name][0]} ...", flush=True)
+        started = {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M")}
+        row = {**run_variant(name, base_path, profile, **options), **started,
+               "machine": machine_description()}
+        rows[name] = row
+        print(f"{tag}: validation R10@1 {row['validation']['R10@1']:.3f} "
+              f"({row['wall_seconds']:.0f} s)", flush=True)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+            os.replace(tmp, path)
+    return record
+
+
+def diagnosis_frame(record: dict):
+    """The record as a table: one row per run, in :data:`VARIANTS` order."""
+    import pandas as pd
+
+    rows = [record["runs"][name] for name in VARIANTS if name in record["runs"]]
+    return pd.DataFrame({
+        "run": [r["run"] for r in rows],
+        "what changes": [r["changes"] for r in rows],
+        "joint steps": [r["joint_steps"] for r in rows],
+        "validation contexts": [r["validation"]["contexts"] for r in rows],
+        "validation R10@1": [round(r["validation"]["R10@1"], 3) for r in rows],
+        "validation MAP": [round(r["validation"]["MAP"], 3) for r in rows],
+    }).set_index("run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
+    parser.add_argument("--profile", default="cpu", choices=("cpu", "paper", "ci"))
+    parser.add_argument("--runs", nargs="*", choices=list(VARIANTS), default=None,
+                        help="which variants (default: all)")
+    parser.add_argument("--joint_steps", type=int, default=600,
+                        help="joint steps after the emoji stage (default: %(default)s)")
+    parser.add_argument("--eval_limit", type=int, default=600,
+                        help="validation contexts (default: %(default)s)")
+    parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
+    parser.add_argument("--json", dest="json_out",
+                        help="write the runs here (runs already in it are skipped)")
+    parser.add_argument("--force", action="store_true", help="re-run runs already in --json")
+
+
+def run(args: argparse.Namespace) -> int:
+    record = run_diagnosis(args.base_path, args.runs, profile=args.profile,
+                           json_out=args.json_out, force=args.force,
+                           joint_steps=args.joint_steps, eval_limit=args.eval_limit,
+                           cache_dir=args.cache_dir)
+    print(diagnosis_frame(record).to_string())
+    return 0
