@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srs_lib.files import write_json_atomically
 from srs_lib.report import corpus_description, current_commit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,12 +117,6 @@ def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]
     return [e for e in chosen if e.name not in left_out], left_out
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
 class _RandomScorer:
     """Seeded uniform scores: the random baseline, through the same evaluation code."""
 
@@ -148,7 +143,7 @@ def run_random(base_path, profile: str, out: Path, seed: int = GRID_SEED) -> dic
     report = {"model": "random", "test": ranking_metrics(scores, labels),
               "test_contexts": int(len(labels)), "test_path": "release_test.json",
               "steps": 0, "parameters": 0, "config": config.to_dict()}
-    _write_json(out / "metrics.json", report)
+    write_json_atomically(out / "metrics.json", report)
     return report
 
 
@@ -182,7 +177,7 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
             for name in KEPT:
                 if (logs / entry.name / name).exists():
                     shutil.copy2(logs / entry.name / name, out / name)
-    _write_json(out / "run.json", {
+    write_json_atomically(out / "run.json", {
         "entry": entry.name, "label": entry.label, "model": entry.model,
         "ablation": list(entry.ablation), "status": status, "error": error,
         "parameters": chapter_parameters or {**parameters, "seed": GRID_SEED},

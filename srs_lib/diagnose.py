@@ -73,6 +73,7 @@ def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
                   force: bool = False, **options) -> dict:
     """Run the named variants (all by default); returns (and writes) the whole record."""
     from srs_lib.bench import machine_description
+    from srs_lib.files import write_json_atomically
     from srs_lib.report import corpus_description, current_commit
 
     names = list(names or VARIANTS)
@@ -100,9 +101,7 @@ def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
               f"({row['wall_seconds']:.0f} s)", flush=True)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-            os.replace(tmp, path)
+            write_json_atomically(path, record)
     return record
 
 

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from srs_lib.files import write_json_atomically
+
 RESULTS_SUFFIX = ".results.json"
 
 
@@ -58,10 +60,7 @@ def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | 
     }
     folder = os.environ.get("SRS_RESULTS_DIR")
     if folder:
-        path = Path(folder) / f"{chapter}{RESULTS_SUFFIX}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
+        write_json_atomically(Path(folder) / f"{chapter}{RESULTS_SUFFIX}", entry)
 
 
 def collect(folder) -> dict[str, dict]:

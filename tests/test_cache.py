@@ -129,10 +129,10 @@ def test_crash_while_writing_the_index_keeps_the_old_cache(corpus, monkeypatch):
     old_index = (corpus / ".srs_cache" / INDEX_FILE).read_bytes()
     (corpus / "npy_stickers" / str(SMALL_SET) / "emoji_mapping.txt").write_text("701\t😀\n", encoding="utf-8")
 
-    def broken_dump(*args, **kwargs):
+    def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(cache_module.json, "dump", broken_dump)
+    monkeypatch.setattr(cache_module, "write_text_atomically", broken_write)
     with pytest.raises(OSError, match="disk full"):
         _open(corpus)
     assert (corpus / ".srs_cache" / INDEX_FILE).read_bytes() == old_index

@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from srs_lib.data.stickers import MAPPING_FILE, STICKER_SHAPE, StickerError, StickerStore
+from srs_lib.files import write_text_atomically
 
 CACHE_FOLDER = ".srs_cache"
 INDEX_FILE = "sticker_index.json"
@@ -71,18 +72,6 @@ def _remove_stale_temporaries(cache_dir: Path) -> None:
         pid = path.name.rsplit(".tmp-", 1)[1]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             path.unlink(missing_ok=True)
-
-
-def _write_json_atomically(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, ensure_ascii=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class StickerCache:
@@ -219,7 +208,7 @@ class StickerCache:
             "conversions": dict(conversions),
         }
         try:
-            _write_json_atomically(directory / INDEX_FILE, index)
+            write_text_atomically(directory / INDEX_FILE, json.dumps(index, ensure_ascii=False))
         except BaseException:
             (directory / data_name).unlink(missing_ok=True)
             raise

@@ -40,6 +40,7 @@ import numpy as np
 from keras import ops
 
 from srs_lib.data.corpus import Corpus
+from srs_lib.files import write_text_atomically
 from srs_lib.losses import emoji_loss, hinge_loss
 from srs_lib.metrics import ranking_metrics
 from srs_lib.models.registry import build_model
@@ -59,12 +60,6 @@ def _device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() and os.environ.get("KERAS_TORCH_DEVICE", "") != "cpu" else "cpu"
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _seed_states(model) -> list:
@@ -189,7 +184,7 @@ class Trainer:
             self.optimizers[stage].build(variables)
         if config.shared_adam:
             self.optimizers["emoji"] = self.optimizers["joint"]
-        _write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
+        write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
         self.step = 0
         self.best = {"step": None, "MAP": -1.0}
         self.history: dict[str, list] = {"train": [], "eval": []}
@@ -293,7 +288,7 @@ class Trainer:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _write_text_atomically(self.train_dir / "checkpoint", json.dumps({"latest": final.name}))
+        write_text_atomically(self.train_dir / "checkpoint", json.dumps({"latest": final.name}))
         for old in sorted(self.train_dir.glob("ckpt-*"), key=lambda p: int(p.name[5:]))[:-2]:
             shutil.rmtree(old, ignore_errors=True)
         return final
@@ -433,8 +428,8 @@ class Trainer:
             "device": self.device,
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         }
-        _write_text_atomically(self.root / "metrics.json", json.dumps(report, indent=2))
-        _write_text_atomically(self.root / "history.json", json.dumps(self.history))
+        write_text_atomically(self.root / "metrics.json", json.dumps(report, indent=2))
+        write_text_atomically(self.root / "history.json", json.dumps(self.history))
         return report
 
 
