@@ -16,8 +16,8 @@ seed, corpus, candidates and training budget, into
 
 An entry whose ``metrics.json`` exists is skipped (``--force`` re-runs it); a failed entry
 is reported and the others still run. The ``random`` entry trains nothing: it scores the
-same test candidates with seeded random numbers. :func:`load_results` and
-:func:`comparison_table` read a grid back; :func:`comparison_frame`, :func:`cost_frame`,
+same test candidates with seeded random numbers. :func:`load_results` reads
+a grid back; :func:`comparison_frame`, :func:`cost_frame`,
 :func:`ordering_checks` and :func:`to_html` are what chapter 08 and the reproduction report
 show, through one code path.
 """
@@ -289,34 +289,6 @@ def significance_markers(results: dict[str, EntryResult], against: str, metric: 
     return markers
 
 
-def comparison_table(results: dict[str, EntryResult], tables=("table3", "sanity")) -> list[dict]:
-    """Rows of ours-beside-the-paper's for the entries of ``tables``: label, our metric
-    values with markers against MRFN and against SRS, the paper's values, parameters and
-    seconds per training step."""
-    from srs_lib import paper
-
-    metrics = paper.METRICS
-    markers = {(m, ref): significance_markers(results, ref, m) for m in metrics
-               for ref in ("mrfn", "srs")}
-    paper_rows = {**paper.TABLE3, **paper.TABLE4}
-    rows = []
-    for name, result in results.items():
-        entry = result.entry
-        if entry.table not in tables:
-            continue
-        row = {"entry": name, "label": entry.label, "parameters": result.metrics.get("parameters"),
-               "seconds_per_step": result.seconds_per_step,
-               "test_contexts": result.metrics["test_contexts"]}
-        for m in metrics:
-            row[m] = result.metrics["test"][m]
-            row[f"{m} vs MRFN"] = markers[(m, "mrfn")][name]
-            row[f"{m} vs SRS"] = markers[(m, "srs")][name]
-            row[f"paper {m}"] = (dict(zip(metrics, paper_rows[entry.label]))[m]
-                                 if entry.label in paper_rows else None)
-        rows.append(row)
-    return rows
-
-
 # -- the comparison as the chapters show it ------------------------------------------------
 #: The paper's ordering of Table 3's main models, best first (each ahead of the next).
 PAPER_ORDER = ("srs", "mrfn", "dam", "smn")
@@ -356,35 +328,33 @@ def comparison_frame(results: dict[str, EntryResult], table: str = "table3", cor
     with sources ``ours (<corpus>)``, ``▲/▼ vs MRFN``, ``▲/▼ vs SRS`` (the paired t-tests
     of :func:`significance_markers` at α = 0.01; "ref" on the reference's own row, "n/a"
     when the reference has no result) and ``paper (StickerChat)`` (NaN where the paper
-    has no row). Built from :func:`comparison_table`; :func:`to_html` renders it.
+    has no row). :func:`to_html` renders it.
     """
     import pandas as pd
     from srs_lib import paper
 
     if table not in TABLE_ROWS:
         raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLE_ROWS)}")
-    rows = comparison_table(results, ("table3", "sanity", "table4", "variant"))
-    keep = TABLE_ROWS[table]
-    rows = [r for r in rows if ENTRIES[r["entry"]].table in keep
-            or (table == "table4" and r["entry"] == "srs")]
+    names = [name for name, result in results.items()
+             if result.entry.table in TABLE_ROWS[table] or (table == "table4" and name == "srs")]
+    reported = {**paper.TABLE3, **paper.TABLE4}
+    nan = (float("nan"),) * len(paper.METRICS)
+    markers = {(reference, m): significance_markers(results, reference, m)
+               for reference in ("mrfn", "srs") for m in paper.METRICS}
+    data = []
+    for name in names:
+        values = [results[name].metrics["test"][m] for m in paper.METRICS]
+        for reference in ("mrfn", "srs"):
+            values += ["ref" if name == reference else markers[reference, m][name]
+                       if reference in results else "n/a" for m in paper.METRICS]
+        values += list(reported.get(results[name].entry.label, nan))
+        data.append(values)
     ours = f"ours ({corpus or corpus_of(results)})"
     columns = pd.MultiIndex.from_product(
         [[ours, "▲/▼ vs MRFN", "▲/▼ vs SRS", PAPER_SOURCE], list(paper.METRICS)],
         names=["", "metric"])
-    data = []
-    for row in rows:
-        values = [row[m] for m in paper.METRICS]
-        for reference, short in (("mrfn", "MRFN"), ("srs", "SRS")):
-            values += [("ref" if row["entry"] == reference
-                        else row[f"{m} vs {short}"] if reference in results else "n/a")
-                       for m in paper.METRICS]
-        values += [row[f"paper {m}"] for m in paper.METRICS]
-        data.append(values)
-    frame = pd.DataFrame(data, columns=columns,
-                         index=pd.Index([r["label"] for r in rows], name="model"))
-    for m in paper.METRICS:  # None -> NaN: the sanity rows have no paper value
-        frame[(PAPER_SOURCE, m)] = frame[(PAPER_SOURCE, m)].astype(float)
-    return frame
+    labels = [results[name].entry.label for name in names]
+    return pd.DataFrame(data, columns=columns, index=pd.Index(labels, name="model"))
 
 
 def cost_frame(results: dict[str, EntryResult]):

@@ -139,20 +139,6 @@ def test_markers_refuse_different_test_contexts(tmp_path, labels):
         comparison.significance_markers(results, "mrfn", "MAP")
 
 
-def test_comparison_table_puts_the_papers_values_beside_ours(grid):
-    rows = {r["entry"]: r for r in comparison.comparison_table(grid)}
-    assert list(rows) == ["dam", "mrfn", "srs", "random"]  # Table 3 and sanity rows only
-    srs = rows["srs"]
-    assert (srs["label"], srs["MAP"], srs["R10@1"]) == ("SRS", 1.0, 1.0)
-    assert [srs[f"paper {m}"] for m in paper.METRICS] == list(paper.TABLE3["SRS"])
-    assert (srs["R10@1 vs MRFN"], srs["R10@1 vs SRS"]) == ("▲", "")
-    assert (srs["parameters"], srs["test_contexts"]) == (2000, CONTEXTS)
-    assert all(rows["random"][f"paper {m}"] is None for m in paper.METRICS)
-    ablations = comparison.comparison_table(grid, ("table4",))
-    assert [r["entry"] for r in ablations] == ["srs_wo_din"]
-    assert ablations[0]["paper MAP"] == paper.TABLE4["SRS w/o DIN"][0]
-
-
 def test_frames_for_the_chapters(grid):
     table3 = comparison.comparison_frame(grid, "table3")
     assert list(table3.index) == ["DAM", "MRFN", "SRS", "random"]
@@ -163,10 +149,13 @@ def test_frames_for_the_chapters(grid):
     assert table3.loc["SRS", ("▲/▼ vs MRFN", "R10@1")] == "▲"
     assert table3.loc["MRFN", ("▲/▼ vs MRFN", "MAP")] == "ref"
     assert table3.loc["MRFN", ("paper (StickerChat)", "R10@2")] == paper.TABLE3["MRFN"][2]
-    assert np.isnan(table3.loc["random", ("paper (StickerChat)", "MAP")])
+    assert list(table3.loc["SRS", "paper (StickerChat)"]) == list(paper.TABLE3["SRS"])
+    assert list(table3.loc["SRS", "▲/▼ vs SRS"]) == ["ref"] * len(paper.METRICS)
+    assert table3.loc["random", "paper (StickerChat)"].isna().all()
     table4 = comparison.comparison_frame(grid, "table4")
     assert list(table4.index) == ["SRS", "SRS w/o DIN"]
     assert table4.loc["SRS w/o DIN", ("▲/▼ vs SRS", "MAP")] == "▼"
+    assert table4.loc["SRS w/o DIN", ("paper (StickerChat)", "MAP")] == paper.TABLE4["SRS w/o DIN"][0]
     html = comparison.to_html(table3)
     assert "<table" in html and "1.000" in html and "–" in html and "nan" not in html.lower()
     del grid["mrfn"]
