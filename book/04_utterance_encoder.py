@@ -77,10 +77,10 @@ for row in context[:n_utterances][-4:]:
 # > **Ours.** The equations as printed differ from the Transformer block of Vaswani et
 # > al. in two places: no $1/\sqrt{d}$ scaling of the logits in equation 3 and no
 # > residual connection around the feed-forward layer in equation 6. The released code
-# > uses the Transformer block, and so do we by default: with the printed form SRS did
-# > not learn our corpus at all (the unscaled logits saturate the softmax, and without
-# > the residual each block is a fresh random function of its input; the measurements
-# > are in the docstring of `AttentiveModule`). `AttentiveModule(form="paper")` and
+# > uses the Transformer block, and so do we by default: with the printed form SRS
+# > learns our corpus far more slowly (the unscaled logits saturate the softmax, and
+# > without the residual each block is a fresh random function of its input; chapter 07
+# > has the measurement). `AttentiveModule(form="paper")` and
 # > `SRS(attention_form="paper")` give the printed form. The key projection has no bias (the
 # > softmax over $k$ cancels the constant $Q_j \cdot b$). The sums of equations 3–4 run over
 # > the $T_x$ real words: in a zero-padded batch the padded positions must be masked out of

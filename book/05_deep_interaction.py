@@ -104,7 +104,7 @@ for name, tensor in (("O", sticker_map), ("O_flat", sticker_vector), ("h", h), (
 # > $Q_2 = \text{IF}(Q_1, l)$, so that $Q_2$ holds the product $Q_1 \otimes l$ of the
 # > sticker side and the words (the released code feeds its fusion network
 # > $[a + b; a \otimes b; a; b]$ too). With equation 11 as printed, SRS did not learn our
-# > corpus; the measurements are in the docstring of `SRS`.
+# > corpus; chapter 07 has the measurement.
 # > `SRS(integrate_words=False)` gives equation 11.
 
 # %%

@@ -111,9 +111,10 @@ print(f"Q2 {tuple(q2.shape)}: {config.n_candidates} candidates × {utterances} u
 # > follow the released code by default: SUBMULT takes $[\hat g_i - g_i; \hat g_i \odot
 # > g_i]$, keeping the difference linear instead of squaring it, and $\hat y$ is the raw
 # > output of the final dense layer (the released code feeds that logit to its hinge
-# > loss), not squashed into $(0, 1)$. With the printed forms SRS did not learn our corpus
-# > (the measurements are in the docstring of `SRS`); `FusionNetwork(submult="paper",
-# > score_activation="sigmoid")` gives them.
+# > loss), not squashed into $(0, 1)$. With the sigmoid SRS did not learn our corpus,
+# > while the printed SUBMULT learns as well as the released one (chapter 07 has the
+# > measurements); `FusionNetwork(submult="paper", score_activation="sigmoid")` gives
+# > the printed forms.
 # > `FusionNetwork(use_fusion_rnn=False)` is the paper's "SRS w/o FR" ablation: no fusion
 # > RNN, hence no SUBMULT, the prediction GRU reads $\hat g$ directly.
 

@@ -52,16 +52,14 @@ fresh = True  # start over instead of resuming an earlier run of the same name
 # > - *Each stage has its own Adam.* With one optimiser for both, the joint stage began
 # >   with Adam's step count at the end of the emoji stage but with zero moments for
 # >   every weight outside the sticker encoder, so the bias correction made their first
-# >   joint updates up to about three times the learning rate. In the `cpu` profile that
-# >   alone kept SRS at chance: with the emoji code below and one shared Adam, validation
-# >   R10@1 was still 0.097 after 800 steps; with Adam's step count restarted for the
-# >   joint stage it was 0.408 (600 validation contexts each).
+# >   joint updates up to about three times the learning rate. The rows `defaults` and
+# >   `shared_adam` of the table below measure what that costs.
 # > - *The sticker encoder passes on a code of its predicted emoji* (`sticker_code =
 # >   "emoji"`, see `StickerEncoder`): the emoji head's posterior weights a fixed random
 # >   code per emoji, which becomes $O_{flat}$ and the single unit of $O$. With the small CNN's
 # >   own features ($O$ and $O_{flat}$ as in the paper) SRS stayed at chance in every
-# >   `cpu`-budget run we made, with either optimiser set-up; chapter 08's grid has that
-# >   run beside this one. The `paper` profile keeps the paper's features.
+# >   `cpu`-budget run we made (row `features_code` below; chapter 08's grid has a full
+# >   run of it beside this one). The `paper` profile keeps the paper's features.
 # >
 # > The options of each profile are printed below.
 
@@ -95,10 +93,12 @@ print(json.dumps({k: v for k, v in config.to_dict().items()
                   if k not in ("log_step", "workers", "eval_limit")}, indent=1))
 
 # %% [markdown]
-# What these choices are worth was measured with `python -m srs_lib diagnose --base_path
-# data/small --json results/diagnostics/cpu.json`: SRS on the `cpu` profile with one change
-# per row, the emoji stage and then 600 joint steps, all rows seeded alike and validated on
-# the same 600 contexts (chance R10@1 is about 0.1). The table is read from that file.
+# What these two choices are worth, and the printed forms of four equations where SRS
+# follows the released code instead (see `SRS`), was measured with `python -m srs_lib
+# diagnose --base_path data/small --json results/diagnostics/cpu.json`: SRS on the `cpu`
+# profile with one change per row, the emoji stage and then 600 joint steps, all rows
+# seeded alike and validated on the same 600 contexts (chance R10@1 is about 0.1). The
+# table is read from that file.
 
 # %%
 from IPython.display import HTML, display

@@ -211,7 +211,9 @@ for name, pairs in checks.items():
 # > "w/o DIN" removes only the word-side attention of the deep interaction network, there
 # > being no sticker regions to attend to. And without the emoji loss ("w/o Classify") the
 # > emoji code is that of an untrained head, so that row measures what the code owes to
-# > the classification task. The models of the `cpu` grid, best first by test R10@1:
+# > the classification task. PSAC did not leave chance in this budget; we have not found
+# > why (its co-attention weighs the whole flattened dialog, over a hundred words, against
+# > the one sticker unit). The models of the `cpu` grid, best first by test R10@1:
 
 # %%
 if "cpu" in grids:

@@ -43,3 +43,20 @@ def test_diagnosis_is_recorded_and_resumes(make_corpus, tmp_path, monkeypatch, c
         diagnose.run_diagnosis(corpus, ["defaults"], profile="cpu", json_out=out)
     with pytest.raises(SystemExit, match="unknown runs: nope"):
         diagnose.run_diagnosis(corpus, ["nope"], profile="ci")
+
+
+def test_the_committed_diagnosis_supports_what_the_docstrings_say():
+    """SRS's docstring, StickerEncoder's, AttentiveModule's and chapters 04-07 read the
+    committed cpu diagnosis in words; the words must still match its numbers."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "results" / "diagnostics" / "cpu.json"
+    runs = {name: row["validation"]["R10@1"] for name, row in json.loads(path.read_text())["runs"].items()}
+    assert set(runs) == set(diagnose.VARIANTS)
+    at_chance = 0.15
+    assert runs["defaults"] > 0.3
+    for name in ("sigmoid_score", "words_not_integrated", "all_printed_forms", "shared_adam",
+                 "features_code"):
+        assert runs[name] < at_chance, name
+    assert at_chance < runs["paper_attention"] < runs["defaults"] - 0.1  # learns, far behind
+    assert abs(runs["paper_submult"] - runs["defaults"]) < 0.05  # as well as the released form

@@ -43,10 +43,9 @@ class AttentiveModule(keras.layers.Layer):
     * ``"paper"``: c = 1 and r = 0, equations 3 and 6 as printed. At SRS's width the
       unscaled logits saturate the softmax (in the fusion Transformer at initialisation a
       query puts 0.84 of its weight on one key on average) and, without the residual, the
-      block's output is a fresh random function of its input. Trained this way SRS stays
-      at chance on the ``small`` corpus: with perfect sticker features (a learned
-      embedding of each sticker's emoji) and "w/o FR", 600 steps reach R10@1 0.09 in
-      the paper's form and 0.26 in the Transformer form.
+      block's output is a fresh random function of its input. Trained this way SRS
+      learns the ``small`` corpus far more slowly (the row "paper_attention" of
+      ``python -m srs_lib diagnose``, shown in chapter 07).
 
     The feed-forward width equals the input width. The key projection has no bias (the
     softmax is invariant to it).

@@ -53,34 +53,20 @@ class SRS(keras.Model):
             6 as printed; see :class:`AttentiveModule`), for the utterance encoder and the
             fusion Transformer.
 
-    The last four follow the released code rather than the printed equations because
-    with any of the printed forms SRS did not learn the embedded ``small`` corpus. A
-    diagnostic isolated the text side: the sticker encoder replaced by a learned
-    embedding of each sticker's emoji (perfect sticker features), the ``cpu`` profile,
-    Adam at 1e-3, validation R10@1 on 600 contexts after 600 steps (stickers of one emoji
-    tie, and ties count against the model, so "chance" reads below 0.1 here):
-
-    ======================================================  ======
-    form                                                    R10@1
-    ======================================================  ======
-    all four as released (the defaults)                     0.222
-    ... but ``score_activation="sigmoid"``                  0.061
-    ... but ``integrate_words=False``                       0.079
-    ... but ``submult="paper"``                             0.062
-    ... but ``attention_form="paper"``                      0.059
-    only ``attention_form`` as released                     0.077
-    ======================================================  ======
-
-    The sigmoid saturates (in a 2,500-step run of the full model the scores sat near
-    2e-4 with a spread of 1e-5 across candidates, so no gradient was left); the printed
-    Q2 holds no product of sticker and words, and the printed SUBMULT passes on only
-    squares and products of its two views, no term linear in them; the printed attentive
-    module saturates its softmax (see :class:`AttentiveModule`). These forms are needed,
-    not enough: with the small CNN's sticker features instead of the emoji embedding, SRS
-    still stayed at chance in runs of up to 2,000 steps of the ``cpu`` profile. That
-    profile therefore passes on a code of each sticker's predicted emoji
-    (``sticker_code="emoji"``, see :class:`StickerEncoder`), and the trainer gives each
-    stage its own Adam; chapters 07 and 08 show runs with both sticker sides.
+    The last four follow the released code rather than the printed equations. ``python -m
+    srs_lib diagnose`` measures each printed form on the ``cpu`` profile, one changed back
+    per run (600 joint steps, validation R10@1 on 600 contexts, chance about 0.1; the file
+    ``results/diagnostics/cpu.json``, shown in chapter 07). With all four printed forms
+    SRS stays at chance. One at a time: the sigmoid score alone keeps it at chance (it
+    saturates, so the hinge loss of equation 17 sees almost no difference between
+    candidates), and so does the printed Q2, which holds no product of sticker and words;
+    with the printed attentive module, whose softmax saturates (see
+    :class:`AttentiveModule`), SRS learns but is well behind after 600 joint steps; the
+    printed SUBMULT learns as well as the released one here, and we keep the released
+    form, the one the authors ran. The ``cpu`` profile needs two more changes, measured
+    by the same command: a code of each sticker's predicted emoji instead of the small
+    CNN's own features (``sticker_code="emoji"``, see :class:`StickerEncoder`), and one
+    Adam per training stage (see :class:`~srs_lib.training.trainer.Trainer`).
 
     ``sticker_code``: "features" (the paper's O and O_flat) or "emoji" (see above).
     """

@@ -168,8 +168,8 @@ class Trainer:
         # both would enter the joint stage with a step count of `emoji_steps` but zero
         # moments for every weight outside the sticker encoder, so its bias correction would
         # make their first joint updates up to about 3× the learning rate. On the `small`
-        # corpus that alone kept SRS at chance (see the training chapter). `shared_adam`
-        # restores that set-up, to measure it.
+        # corpus that alone keeps SRS at chance: `shared_adam` restores that set-up, and the
+        # row "shared_adam" of `python -m srs_lib diagnose` measures it (chapter 07).
         decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
         self.stage_variables = {"emoji": self.model.sticker_encoder.trainable_variables,
                                 "joint": self.model.trainable_variables}
