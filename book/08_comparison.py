@@ -72,10 +72,11 @@ for name in profiles:
     found = grids[name]
     runs = [r.run for r in found.values()]
     minutes = sum(run["wall_seconds"] for run in runs) / 60
+    commits = sorted({str(run["commit"]) for run in runs})
     print(f"{name}: {len(found)} entries on {comparison.corpus_of(found)}, "
           f"{found[next(iter(found))].metrics['test_contexts']} test contexts, "
           f"its entries ran {minutes:.0f} min in all on {runs[0]['machine']} "
-          f"(commit {runs[0]['commit']})")
+          f"(commit{'s' if len(commits) > 1 else ''} {', '.join(commits)})")
     missing = [e.label for e in comparison.grid_entries(name)[0] if e.name not in found]
     if missing:
         print(f"  not run yet in this grid: {', '.join(missing)}")
@@ -162,7 +163,7 @@ for name, pairs in checks.items():
     print(f"profile {name}:")
     for c in pairs:
         if c["ours"] is None:
-            print(f"  {c['claim']:<24} {c['verdict']}" + (f": {c['why']}" if "why" in c else ""))
+            print(f"  {c['claim']:<24} {c['verdict']}" + (f" ({c['why']})" if "why" in c else ""))
             continue
         significance = {"▲": "significantly", "▼": "significantly reversed", "": "not significant"}
         print(f"  {c['claim']:<24} paper {c['paper'][0]:.3f} > {c['paper'][1]:.3f}; ours "
