@@ -16,10 +16,9 @@ seed, corpus, candidates and training budget, into
 
 An entry whose ``metrics.json`` exists is skipped (``--force`` re-runs it); a failed entry
 is reported and the others still run. The ``random`` entry trains nothing: it scores the
-same test candidates with seeded random numbers. :func:`load_results` reads
-a grid back; :func:`comparison_frame`, :func:`cost_frame`,
-:func:`ordering_checks` and :func:`to_html` are what chapter 08 and the reproduction report
-show, through one code path.
+same test candidates with seeded random numbers. :func:`load_results` reads a grid back;
+:func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks` and :func:`to_html`
+are what chapter 08 and the reproduction report show, through one code path.
 """
 from __future__ import annotations
 

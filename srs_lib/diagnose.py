@@ -11,9 +11,11 @@ contexts (the same candidates for every run). Runs are seeded alike, so the only
 difference between two rows is the change.
 
 With ``--json`` the rows are written after each run, and runs already in the file are
-skipped (``--force`` re-runs them), so an interrupted diagnosis resumes. Chapter 07 and the
-docstrings of :class:`~srs_lib.models.srs.SRS` and
-:class:`~srs_lib.training.trainer.Trainer` cite the committed ``results/diagnostics/cpu.json``.
+skipped (``--force`` re-runs them), so an interrupted diagnosis resumes. Chapter 07 shows
+the committed ``results/diagnostics/cpu.json``; chapters 04-06 and the docstrings of
+:class:`~srs_lib.models.srs.SRS`, :class:`~srs_lib.layers.StickerEncoder`,
+:class:`~srs_lib.layers.AttentiveModule` and the trainer cite it in words, and a test
+checks those words against it.
 """
 from __future__ import annotations
 
