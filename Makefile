@@ -10,6 +10,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PROFILE ?= cpu
+JOBS    ?= 1
 # The corpus a profile runs on; `make book PROFILE=paper BASE_PATH=/path/to/stickerchat`.
 BASE_PATH ?=
 
@@ -38,9 +39,10 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory grid-ci nbval book-ci browser
 
 # Tables 3 and 4: every model and ablation trained through the training chapter, into
-# results/comparison/$(PROFILE)/ (entries already there are skipped).
+# results/comparison/$(PROFILE)/ (entries already there are skipped); JOBS=2 runs two
+# runner processes side by side (on a 2-core CPU, one torch thread each).
 experiments: $(STAMP)
-	$(PY) -m srs_lib experiments run comparison --profile $(PROFILE) $(if $(BASE_PATH),--base_path $(BASE_PATH))
+	$(PY) -m srs_lib experiments run comparison --profile $(PROFILE) --jobs $(JOBS) $(if $(BASE_PATH),--base_path $(BASE_PATH))
 
 # The whole ci grid from scratch, into _build (the committed ci results stay as they are).
 grid-ci: $(STAMP)

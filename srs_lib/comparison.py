@@ -221,6 +221,57 @@ def run_grid(profile: str, parameters: dict, *, results: Path = RESULTS, names=N
     return 1 if failed else 0
 
 
+def split_entries(entries: list[Entry], jobs: int, costs: dict[str, float]) -> list[list[Entry]]:
+    """``entries`` dealt into at most ``jobs`` streams of about equal cost: the costliest
+    first, each onto the stream with the least so far (``costs`` by entry name; an entry
+    without one costs the mean of the known costs, or 1)."""
+    default = float(np.mean(list(costs.values()))) if costs else 1.0
+    streams: list[list[Entry]] = [[] for _ in range(max(1, jobs))]
+    loads = [0.0] * len(streams)
+    for entry in sorted(entries, key=lambda e: -costs.get(e.name, default)):
+        i = loads.index(min(loads))
+        streams[i].append(entry)
+        loads[i] += costs.get(entry.name, default)
+    return [stream for stream in streams if stream]
+
+
+def entry_costs(profile: str, results: Path = RESULTS) -> dict[str, float]:
+    """Wall seconds of each entry of a profile's grid that ran before (its ``run.json``)."""
+    costs = {}
+    for entry in GRID:
+        run = results / profile / entry.name / "run.json"
+        if run.exists():
+            costs[entry.name] = float(json.loads(run.read_text())["wall_seconds"])
+    return costs
+
+
+def run_grid_in_parallel(profile: str, jobs: int, *, results: Path = RESULTS, names=None,
+                         force: bool = False, base_path=None) -> int:
+    """Run a profile's grid as ``jobs`` runner processes side by side, each on its own
+    entries (:func:`split_entries`, with the costs of an earlier run of the grid where
+    there is one) and with ``cpu_count // jobs`` torch threads; 0 when every entry is done."""
+    import subprocess
+
+    entries, _ = grid_entries(profile, names)
+    todo = [e for e in entries if force or not (results / profile / e.name / "metrics.json").exists()]
+    streams = split_entries(todo, jobs, entry_costs(profile, results))
+    threads = max(1, (os.cpu_count() or 1) // max(1, len(streams)))
+    processes = []
+    for i, stream in enumerate(streams, 1):
+        command = [sys.executable, "-m", "srs_lib", "experiments", "run", "comparison",
+                   "--profile", profile, "--results_dir", str(results),
+                   "--entries", *(e.name for e in stream)]
+        command += ["--base_path", str(base_path)] if base_path else []
+        command += ["--force"] if force else []
+        print(f"[comparison] stream {i} of {len(streams)} ({threads} torch thread"
+              f"{'s' if threads > 1 else ''}): {', '.join(e.name for e in stream)}", flush=True)
+        processes.append(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}))
+    codes = [process.wait() for process in processes]
+    if not streams:
+        print(f"[comparison] every entry of the {profile} grid is done", flush=True)
+    return 1 if any(codes) else 0
+
+
 # -- reading a grid back -------------------------------------------------------------------
 @dataclass
 class EntryResult:

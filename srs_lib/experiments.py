@@ -285,6 +285,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entries", nargs="*", help="with run: only these grid entries")
     parser.add_argument("--results_dir", help="with run: where grids are written "
                                               "(default: results/comparison)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with run: runner processes side by side, each on its own entries "
+                             "with cpu_count // jobs torch threads (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -300,8 +303,12 @@ def run(args: argparse.Namespace) -> int:
 
         if args.grid is None:
             raise SystemExit("run needs a grid: experiments run comparison")
-        results = Path(args.results_dir) if args.results_dir else comparison.RESULTS
-        return comparison.run_grid(args.profile, parameters, results=results.resolve(),
+        results = (Path(args.results_dir) if args.results_dir else comparison.RESULTS).resolve()
+        if args.jobs > 1:
+            return comparison.run_grid_in_parallel(args.profile, args.jobs, results=results,
+                                                   names=args.entries, force=args.force,
+                                                   base_path=args.base_path)
+        return comparison.run_grid(args.profile, parameters, results=results,
                                    names=args.entries, force=args.force)
     chapters = args.chapters or chapters_from_toc()
     if args.action == "notebooks":

@@ -283,3 +283,44 @@ def test_entries_run_the_chapter_with_the_grid_budget_and_their_parameters(
     assert {k: seen.get(k) for k in expected} == expected
     assert "epochs" in seen if profile == "cpu" else "epochs" not in seen
     assert seen["seed"] == comparison.GRID_SEED and seen["exp_name"] == entry
+
+
+def test_entries_are_split_into_streams_of_about_equal_cost():
+    entries = [comparison.ENTRIES[n] for n in ("srs", "dam", "smn", "mrfn", "psac", "random")]
+    costs = {"dam": 100.0, "mrfn": 50.0, "srs": 10.0, "smn": 8.0, "psac": 10.0}  # random: unknown
+    streams = comparison.split_entries(entries, 2, costs)
+    names = [[e.name for e in stream] for stream in streams]
+    # random costs the mean of the known costs (35.6), so it comes right after mrfn.
+    assert names == [["dam", "smn"], ["mrfn", "random", "srs", "psac"]]
+    assert comparison.split_entries(entries[:1], 4, costs) == [[comparison.ENTRIES["srs"]]]
+    assert comparison.split_entries([], 2, costs) == []
+
+
+def test_parallel_grid_runs_disjoint_streams_with_their_threads(tmp_path, monkeypatch, labels):
+    write_entry(tmp_path, "cpu", "srs", _scores("good", labels), labels)  # done: not re-run
+    (tmp_path / "cpu" / "srs" / "run.json").write_text(json.dumps({"wall_seconds": 5.0}))
+    launched = []
+
+    class FakeProcess:
+        def __init__(self, command, env):
+            launched.append((command, env["OMP_NUM_THREADS"]))
+
+        def wait(self):
+            return 1 if "dam" in launched[-1][0] else 0
+
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(comparison.os, "cpu_count", lambda: 4)
+    code = comparison.run_grid_in_parallel("cpu", 2, results=tmp_path,
+                                           names=["srs", "smn", "dam", "mrfn"])
+    assert len(launched) == 2 and {threads for _, threads in launched} == {"2"}
+    streams = [command[command.index("--entries") + 1:] for command, _ in launched]
+    assert sorted(sum(streams, [])) == ["dam", "mrfn", "smn"]
+    assert all(command[command.index("--results_dir") + 1] == str(tmp_path)
+               for command, _ in launched)
+    assert "--force" not in launched[0][0] and "--base_path" not in launched[0][0]
+    assert code == 1  # the stream with dam failed
+    launched.clear()
+    assert comparison.run_grid_in_parallel("cpu", 2, results=tmp_path, names=["srs"]) == 0
+    assert launched == []  # nothing left to run
