@@ -54,11 +54,9 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
     from srs_lib.training.trainer import Trainer
 
     what, changes = VARIANTS[name]
-    base = profile_config(profile)
-    emoji_steps = base.emoji_steps if changes.get("classify", base.classify) else 0
-    steps = emoji_steps + joint_steps
-    config = profile_config(profile, **changes, steps=steps, auto_test_step=steps,
-                            eval_limit=eval_limit)
+    config = profile_config(profile, **changes)
+    steps = (config.emoji_steps if config.classify else 0) + joint_steps
+    config = config.replace(steps=steps, auto_test_step=steps, eval_limit=eval_limit)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as logs:
         trainer = Trainer(config, base_path, logs, name, cache_dir=cache_dir, verbose=verbose)
