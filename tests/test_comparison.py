@@ -303,10 +303,11 @@ def test_parallel_grid_runs_disjoint_streams_with_their_threads(tmp_path, monkey
 
     class FakeProcess:
         def __init__(self, command, env):
+            self.command = command
             launched.append((command, env["OMP_NUM_THREADS"]))
 
         def wait(self):
-            return 1 if "dam" in launched[-1][0] else 0
+            return 1 if "dam" in self.command else 0
 
     import subprocess
 
