@@ -53,23 +53,25 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import srs_lib  # noqa: F401  (selects the Keras backend before anything imports Keras)
-from srs_lib import paper, plots_data, report
-from srs_lib.candidates import N_CANDIDATES, context_rng, draw_candidates
+from srs_lib import figures, paper
+from srs_lib.analysis import reference
+from srs_lib.data.candidates import N_CANDIDATES, context_rng, draw_candidates
 from srs_lib.data.corpus import SPLITS, Corpus
-from srs_lib.data.stats import corpus_stats
+from srs_lib.data.stats import corpus_stats, dialog_distributions, table1_rows
 from srs_lib.data.validate import format_report, validate_corpus
-from srs_lib.synth import reference
+from srs_lib.experiments import report
+from srs_lib.provenance import corpus_description
 
 pd.set_option("display.float_format", "{:.3f}".format)
 corpus = Corpus(base_path)
 info_path = Path(base_path) / "synth_info.json"
 synth_info = json.loads(info_path.read_text()) if info_path.exists() else None
-corpus_name = report.corpus_description(base_path)
+corpus_name = corpus_description(base_path)
 print(f"corpus: {corpus_name} at {base_path}")
 
 # %%
 stats = corpus_stats(base_path)
-table1 = plots_data.table1_rows(stats)
+table1 = table1_rows(stats)
 cell = lambda v: "–" if v is None else f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"  # noqa: E731
 pd.DataFrame({"ours": [cell(r["ours"]) for r in table1], "paper": [cell(r["paper"]) for r in table1]},
              index=pd.Index([r["quantity"] for r in table1], name="quantity"))
@@ -130,7 +132,7 @@ display(Markdown(
 
 # %%
 dialogs = {split: corpus.load_split(split)[0] for split in SPLITS}
-dist = {split: plots_data.dialog_distributions(dialogs[split]) for split in SPLITS}
+dist = {split: dialog_distributions(dialogs[split]) for split in SPLITS}
 for split in SPLITS:  # the same definitions as the table above
     assert np.isclose(dist[split]["words"].mean(), stats[split]["avg_words_per_utterance"])
     assert np.isclose(dist[split]["users"].mean(), stats[split]["avg_users"])
@@ -181,7 +183,7 @@ library_emojis = Counter(e for s in corpus.store.sets.values() for e in s.emojis
 top = [e for e, _ in response_emojis.most_common(30)]
 fig, (ax_top, ax_rank) = plt.subplots(2, 1, figsize=(10, 6.6), gridspec_kw={"height_ratios": [1.2, 1]})
 ax_top.bar(range(len(top)), [response_emojis[e] / len(dialogs["train"]) for e in top], color="C0")
-plots_data.emoji_ticks(ax_top, top)
+figures.emoji_ticks(ax_top, top)
 ax_top.set_xlim(-0.6, len(top) - 0.4)
 ax_top.set_xlabel("label of the ground-truth sticker (Twemoji artwork)", labelpad=22)
 ax_top.set_ylabel("fraction of training responses")
@@ -203,7 +205,7 @@ print(f"{len(response_emojis)} emojis label training responses, {len(library_emo
 # The paper's Figure 3 shows two dialogs with their candidate stickers. Below are a few
 # test samples drawn at random, each with the last utterances of its context and its 10
 # candidates: the ground truth (framed green) and 9 negatives drawn from its set by
-# `srs_lib.candidates.draw_candidates`, the one candidate rule that the SSIM analysis, the
+# `srs_lib.data.candidates.draw_candidates`, the one candidate rule that the SSIM analysis, the
 # reference scorers and the models share. Under each sticker is its emoji label; a
 # negative framed orange carries the same label as the ground truth, so even a reader who
 # knows the right emoji cannot tell the two apart.
@@ -219,10 +221,10 @@ for dialog in examples:
     candidates = draw_candidates(sticker_set.sticker_ids, sticker_id, N_CANDIDATES, context_rng(seed, dialog.line))
     display(Markdown(f"**Test line {dialog.line}**, set of {len(sticker_set)} stickers"
                      + (" (the ground truth's cue words in bold):" if cues else ":") + "\n\n"
-                     + plots_data.dialog_markdown(dialog, highlight=cues.get(dialog.current.sticker_alt, ()))))
-    fig = plots_data.candidate_figure(corpus.store.load_many([(set_id, c) for c in candidates]),
-                                      [sticker_set.emoji(c) for c in candidates], columns=5)
-    plots_data.show_jpeg(fig)
+                     + figures.dialog_markdown(dialog, highlight=cues.get(dialog.current.sticker_alt, ()))))
+    fig = figures.candidate_strip(corpus.store.load_many([(set_id, c) for c in candidates]),
+                                  labels=[sticker_set.emoji(c) for c in candidates], columns=5)
+    figures.show_jpeg(fig)
 
 # %% [markdown]
 # ## The embedded corpus: how it is made
@@ -261,10 +263,10 @@ if synth_info:
 # ## Where is the signal? Reference scorers
 #
 # Before training anything, simple scorers bracket what a model can do on the corpus.
-# Each ranks the same 10 candidates as above (`srs_lib.synth.reference`):
+# Each ranks the same 10 candidates as above (`srs_lib.analysis.reference`):
 #
 # - **chance**: $1/n$ for $n$ candidates (slightly above 0.1, as small sets give fewer);
-# - **context-blind**: a sticker's popularity as a ground truth in the training split. It
+# - **popularity**: a sticker's popularity as a ground truth in the training split. It
 #   never reads the dialog, so if it beats chance the answer leaks through popularity;
 # - **cue words** (embedded corpus only): counts the words of the context that the
 #   generator uses for each candidate's emoji, recent utterances weighted more. It knows
@@ -274,13 +276,13 @@ if synth_info:
 
 # %%
 evaluation = reference.evaluate(base_path, "test", seed=seed)
-ref = pd.DataFrame(plots_data.reference_rows(evaluation)).set_index("scorer")
+ref = pd.DataFrame(reference.reference_rows(evaluation)).set_index("scorer")
 print(f"{evaluation['samples']} test samples, {evaluation['fewer_candidates']} with fewer than "
       f"{N_CANDIDATES} candidates")
 ref
 
 # %%
-shown = [s for s in ("chance", "context_blind", "cue_words", "emoji_oracle") if s in ref.index]
+shown = [s for s in ("chance", "popularity", "cue_words", "emoji_oracle") if s in ref.index]
 fig, ax = plt.subplots(figsize=(8, 3.4))
 x = np.arange(len(shown))
 ax.bar(x - 0.2, ref.loc[shown, "R10@1"], width=0.4, label="R10@1")
@@ -289,7 +291,7 @@ for i, scorer in enumerate(shown):
     ax.text(i - 0.2, ref.loc[scorer, "R10@1"] + 0.01, f"{ref.loc[scorer, 'R10@1']:.3f}", ha="center", fontsize=8)
 ax.axhline(paper.row(paper.TABLE3, "SRS")["R10@1"], color="black", linestyle="--", linewidth=1,
            label="R10@1 of SRS in the paper (StickerChat)")
-ax.set_xticks(x, [plots_data.SCORER_NAMES[s].replace(" (", "\n(") for s in shown], fontsize=8)
+ax.set_xticks(x, [reference.SCORER_NAMES[s].replace(" (", "\n(") for s in shown], fontsize=8)
 ax.set_ylabel("test metric")
 ax.set_ylim(0, 1)
 ax.legend(fontsize=8, loc="upper left")
@@ -305,9 +307,9 @@ cue_text = (f"The cue words reach {r1['cue_words']:.3f}, {r1['cue_words'] / r1['
             f"from 1: cues of other emojis of the set and filler surround them, so the signal is "
             f"learnable but not trivial. " if "cue_words" in r1 else "")
 display(Markdown(
-    f"> **Ours.** The context-blind scorer reaches R10@1 {r1['context_blind']:.3f} against chance "
-    f"{r1['chance']:.3f} ({r1['context_blind'] - r1['chance']:+.3f}): popularity gives the answer "
-    f"away {'hardly at all' if abs(r1['context_blind'] - r1['chance']) < 0.02 else 'in part'}. "
+    f"> **Ours.** The popularity scorer reaches R10@1 {r1['popularity']:.3f} against chance "
+    f"{r1['chance']:.3f} ({r1['popularity'] - r1['chance']:+.3f}): popularity gives the answer "
+    f"away {'hardly at all' if abs(r1['popularity'] - r1['chance']) < 0.02 else 'in part'}. "
     + cue_text +
     f"The emoji oracle reaches {r1['emoji_oracle']:.3f}: well above chance, but below 1, because "
     f"the negatives often carry the ground truth's label. For scale, SRS reaches "
@@ -316,7 +318,7 @@ display(Markdown(
 
 # %%
 rows = [{"quantity": r["quantity"], "ours": r["ours"], "paper": r["paper"]} for r in table1]
-rows += [{"quantity": f"reference R10@1: {plots_data.SCORER_NAMES[s]}", "ours": float(r1[s]), "paper": None}
+rows += [{"quantity": f"reference R10@1: {reference.SCORER_NAMES[s]}", "ours": float(r1[s]), "paper": None}
          for s in shown]
 report.record("01_dataset", {"rows": rows, "validate_usable": validation["usable"]},
               base_path=base_path, profile=profile, seed=seed)

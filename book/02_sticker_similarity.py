@@ -56,14 +56,17 @@ analysis_dir = "../_build/analysis"  # where the per-sample similarities are sav
 # histogram over five bins of $(0, 1]$.
 #
 # > **Ours.** The paper does not say which SSIM implementation, window or colour handling
-# > it used. `srs_lib.ssim` computes scikit-image's `structural_similarity` with its
+# > it used. `srs_lib.analysis.ssim` computes scikit-image's `structural_similarity` with its
 # > defaults (a 7×7 uniform window, sample covariance), on grayscale by default, vectorised
-# > over many pairs. The negatives are drawn by `srs_lib.candidates.draw_candidates`, the
+# > over many pairs. The negatives are drawn by `srs_lib.data.candidates.draw_candidates`, the
 # > same ones that the reference scorers of chapter 1 and the models see. The core of the
-# > computation, and a check against scikit-image on a few pairs:
+# > computation, from the windows' moments:
+#
+# ```{literalinclude} /srs_lib/analysis/ssim.py
+# :pyobject: ssim_from_moments
+# ```
 
 # %%
-import inspect
 import json
 import time
 from pathlib import Path
@@ -74,12 +77,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import srs_lib  # noqa: F401  (selects the Keras backend before anything imports Keras)
-from srs_lib import paper, plots_data, report, ssim
-from srs_lib.candidates import N_CANDIDATES, context_rng, draw_candidates
+from srs_lib import figures, paper
+from srs_lib.analysis import ssim
+from srs_lib.experiments import report
+from srs_lib.data.candidates import N_CANDIDATES, context_rng, draw_candidates
 from srs_lib.data import Corpus
 
 pd.set_option("display.float_format", "{:.3f}".format)
-print(inspect.getsource(ssim._ssim_from_moments))
 
 # %%
 from skimage.metrics import structural_similarity
@@ -91,7 +95,7 @@ pair_images = store.load_many([(set_id, s) for s in store.sets[set_id].sticker_i
 x, y = ssim.to_gray(pair_images[:3]), ssim.to_gray(pair_images[1:4])
 ours = ssim.structural_similarity_batch(x, y)
 reference = [structural_similarity(a, b, data_range=255) for a, b in zip(x, y)]
-print("srs_lib.ssim:", np.round(ours, 6), " scikit-image:", np.round(reference, 6))
+print("srs_lib.analysis.ssim:", np.round(ours, 6), " scikit-image:", np.round(reference, 6))
 assert np.allclose(ours, reference, atol=1e-6)
 
 # %% [markdown]
@@ -204,12 +208,12 @@ for end, sample in extremes:
     assert np.isclose(pair.mean(), sample.mean_ssim)  # the same candidates as the analysis
     display(Markdown(f"**{end.capitalize()} mean SSIM: {sample.mean_ssim:.3f}** ({split} line {sample.line}, "
                      f"a set of {len(sticker_set)} stickers)\n\n"
-                     + plots_data.dialog_markdown(dialogs[sample.line], last=3)))
+                     + figures.dialog_markdown(dialogs[sample.line], last=3)))
     labels = [sticker_set.emoji(c) for c in candidates]
-    captions = [plots_data.emoji_label(labels[0])] + [
-        f"{plots_data.emoji_label(label)}\nSSIM {value:.2f}" for label, value in zip(labels[1:], pair)]
-    plots_data.show_jpeg(plots_data.candidate_figure(images, labels, captions=captions,
-                                                     columns=5))
+    captions = [figures.emoji_label(labels[0])] + [
+        f"{figures.emoji_label(label)}\nSSIM {value:.2f}" for label, value in zip(labels[1:], pair)]
+    figures.show_jpeg(figures.candidate_strip(images, labels=labels, captions=captions,
+                                              columns=5))
 
 # %% [markdown]
 # At the low end the negatives differ from the ground truth in background, colour and
@@ -253,7 +257,7 @@ else:
 # ## Saved for later
 #
 # Each sample's mean similarity is saved in the format of
-# `python -m srs_lib ssim --out FILE` (`srs_lib.ssim.write_similarities`), so that the
+# `python -m srs_lib ssim --out FILE` (`srs_lib.analysis.ssim.write_similarities`), so that the
 # analysis by similarity group (the paper's Figure 10) ranks the same samples with the
 # same candidates. The file goes under `_build/`, never into a tracked folder.
 #

@@ -32,7 +32,6 @@ context_index = 0  # the test context whose candidate stickers are encoded
 # training uses, and take the model sizes from the profile.
 
 # %%
-import inspect
 import math
 
 import emoji
@@ -43,11 +42,13 @@ import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
-from srs_lib import report
+from srs_lib.experiments import report
 from srs_lib.layers import StickerEncoder
 from srs_lib.layers.sticker_encoder import BACKBONES, DEFAULT_IMAGE_SIZE, build_backbone
-from srs_lib.losses import emoji_loss
-from srs_lib.plots import GROUND_TRUTH_COLOUR, format_counts, overlay_grid, parameter_counts, show_sticker
+from srs_lib.training.losses import emoji_loss
+from srs_lib.figures import GROUND_TRUTH_COLOUR, overlay_grid, show_sticker
+from srs_lib.models.summary import format_counts, parameter_counts
+from srs_lib.provenance import corpus_description
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
@@ -57,7 +58,7 @@ corpus, batches = evaluation_batches(base_path, config, "test", batch_size=1)
 split = batches.split
 inputs, targets = batches[context_index]
 stickers, positive = inputs["stickers"][0], int(targets["label"][0])
-print(f"{report.corpus_description(base_path)}: {len(split)} test contexts, "
+print(f"{corpus_description(base_path)}: {len(split)} test contexts, "
       f"{len(corpus.emoji_vocab)} emoji labels; profile {profile!r}: backbone "
       f"{config.backbone}, hidden {config.hidden}")
 print("stickers of one context:", stickers.shape, stickers.dtype, "| ground truth in slot", positive)
@@ -100,10 +101,14 @@ for name in BACKBONES:
 # The layer itself: it takes the stickers as stored (uint8, 0–255), resizes them to the
 # backbone's input size, scales them to $[-1, 1]$, flattens the candidates into one batch so
 # that each sticker is encoded once, and returns $O$, $O_{flat}$ and the emoji logits.
-
-# %%
-print(inspect.getsource(StickerEncoder.preprocess))
-print(inspect.getsource(StickerEncoder.call))
+#
+# ```{literalinclude} /srs_lib/layers/sticker_encoder.py
+# :pyobject: StickerEncoder.preprocess
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/sticker_encoder.py
+# :pyobject: StickerEncoder.call
+# ```
 
 # %% [markdown]
 # > **Ours.** The branch for `code="emoji"` is not the paper's. The `cpu` profile trains

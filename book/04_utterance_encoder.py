@@ -27,8 +27,6 @@ context_index = 0  # the test context whose utterances are encoded
 utterance = -1  # which of its utterances to look at (-1: the last, just before the sticker)
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -36,10 +34,11 @@ import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
-from srs_lib import report
+from srs_lib.experiments import report
 from srs_lib.layers import AttentiveModule, UtteranceEncoder
-from srs_lib.layers.utterance_encoder import masked_softmax
-from srs_lib.plots import format_counts, parameter_counts, word_heatmap
+from srs_lib.layers.masking import masked_softmax
+from srs_lib.figures import word_heatmap
+from srs_lib.models.summary import format_counts, parameter_counts
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
@@ -87,12 +86,22 @@ for row in context[:n_utterances][-4:]:
 # > the softmax, which `masked_softmax` does. The released code stacked two such blocks with
 # > 5 heads; `UtteranceEncoder(blocks=..., heads=...)` offers that, the paper's one block with
 # > one head is the default.
-
-# %%
-print(inspect.getsource(masked_softmax))
-print(inspect.getsource(AttentiveModule.attention_weights))
-print(inspect.getsource(AttentiveModule.call))
-print(inspect.getsource(UtteranceEncoder.call))
+#
+# ```{literalinclude} /srs_lib/layers/masking.py
+# :pyobject: masked_softmax
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/utterance_encoder.py
+# :pyobject: AttentiveModule.attention_weights
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/utterance_encoder.py
+# :pyobject: AttentiveModule.call
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/utterance_encoder.py
+# :pyobject: UtteranceEncoder.call
+# ```
 
 # %% [markdown]
 # The encoder sees one utterance per row: the context's utterances are its batch. It returns

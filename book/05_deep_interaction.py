@@ -33,8 +33,6 @@ utterance = -1  # which of its utterances to look at (-1: the last, just before 
 # context with its ten candidates and hand their outputs to the interaction layer.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -42,10 +40,11 @@ import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
-from srs_lib import paper, report
+from srs_lib import paper
+from srs_lib.experiments import report
 from srs_lib.layers import DeepInteraction, PooledInteraction
 from srs_lib.models.registry import build_model
-from srs_lib.plots import GROUND_TRUTH_COLOUR, overlay_grid, word_heatmap
+from srs_lib.figures import GROUND_TRUTH_COLOUR, overlay_grid, word_heatmap
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
@@ -60,13 +59,11 @@ explained = model.explain(inputs)  # builds the model; its maps are used further
 
 contexts = inputs["contexts"]  # (batch, utterances, words)
 batch, utterances, words = contexts.shape
-word_mask = ops.not_equal(contexts, 0)
-h = ops.reshape(model.utterance_encoder(ops.reshape(contexts, (batch * utterances, words))),
-                (batch, utterances, words, config.hidden))
-sticker_map, sticker_vector, _ = model.sticker_encoder(inputs["stickers"])
+parts = model.interaction_inputs(inputs)  # O, O_flat and h, with the word mask
+sticker_map, sticker_vector, h = parts["pair_inputs"]
+word_mask = parts["word_mask"]
 interaction = model.interaction
-q2, attention = interaction([sticker_map, sticker_vector, h], mask=word_mask,
-                            return_attention=True)
+q2, attention = interaction(parts["pair_inputs"], mask=word_mask, return_attention=True)
 p = model.sticker_encoder.grid_size
 for name, tensor in (("O", sticker_map), ("O_flat", sticker_vector), ("h", h), ("Q2", q2),
                      *((f"  {key}", value) for key, value in attention.items())):
@@ -106,10 +103,14 @@ for name, tensor in (("O", sticker_map), ("O_flat", sticker_vector), ("h", h), (
 # > $[a + b; a \otimes b; a; b]$ too). With equation 11 as printed, SRS did not learn our
 # > corpus; chapter 07 has the measurement.
 # > `SRS(integrate_words=False)` gives equation 11.
-
-# %%
-print(inspect.getsource(DeepInteraction.relation))
-print(inspect.getsource(DeepInteraction.call))
+#
+# ```{literalinclude} /srs_lib/layers/deep_interaction.py
+# :pyobject: DeepInteraction.relation
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/deep_interaction.py
+# :pyobject: DeepInteraction.call
+# ```
 
 # %% [markdown]
 # ## The trilinear form, without the concatenation
@@ -290,8 +291,7 @@ print(f"τ^s of the ground truth: {tau_s[positive].min():.4f} .. {tau_s[positive
 # %%
 extra = 7
 padded = np.pad(contexts, ((0, 0), (0, 0), (0, extra)))
-h_padded = ops.reshape(model.utterance_encoder(ops.reshape(padded, (batch * utterances, words + extra))),
-                       (batch, utterances, words + extra, config.hidden))
+h_padded = model.encode_utterances(padded)
 q2_padded = interaction([sticker_map, sticker_vector, h_padded], mask=ops.not_equal(padded, 0))
 tau_u_all = ops.convert_to_numpy(attention["utterance_attention"])
 print(f"largest τ^u on a padded word: {tau_u_all[~np.broadcast_to(real, tau_u_all.shape)].max():.1f}")

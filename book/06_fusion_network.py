@@ -34,8 +34,6 @@ context_index = 0  # the test context whose candidates are scored
 # $Q_2$ over the utterances, so the candidates become its batch.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -43,11 +41,12 @@ import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
-from srs_lib import report
+from srs_lib.experiments import report
 from srs_lib.layers import FusionNetwork
-from srs_lib.losses import emoji_loss, hinge_loss
+from srs_lib.training.losses import emoji_loss, hinge_loss
 from srs_lib.models.registry import build_model
-from srs_lib.plots import candidate_row, format_counts, parameter_counts
+from srs_lib.figures import candidate_strip
+from srs_lib.models.summary import format_counts, parameter_counts
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
@@ -71,13 +70,10 @@ outputs = model(inputs)  # builds the model and scores the candidates
 
 # Q2 of every (candidate, utterance) pair, from the first three parts (chapters 03-05).
 contexts = inputs["contexts"]
-batch, utterances, words = contexts.shape
-word_mask = ops.not_equal(contexts, 0)
-h = ops.reshape(model.utterance_encoder(ops.reshape(contexts, (batch * utterances, words))),
-                (batch, utterances, words, config.hidden))
-sticker_map, sticker_vector, _ = model.sticker_encoder(inputs["stickers"])
-q2 = model.interaction([sticker_map, sticker_vector, h], mask=word_mask)[0]  # (candidates, utterances, d)
-utterance_mask = ops.broadcast_to(ops.any(word_mask, axis=-1), (config.n_candidates, utterances))
+utterances = contexts.shape[1]
+parts = model.interaction_inputs(inputs)
+q2 = model.interaction(parts["pair_inputs"], mask=parts["word_mask"])[0]  # (candidates, utterances, d)
+utterance_mask = ops.broadcast_to(parts["utterance_mask"], (config.n_candidates, utterances))
 n_utterances = int(ops.convert_to_numpy(utterance_mask)[0].sum())
 fusion = model.fusion_network
 print(f"Q2 {tuple(q2.shape)}: {config.n_candidates} candidates × {utterances} utterance slots "
@@ -117,10 +113,14 @@ print(f"Q2 {tuple(q2.shape)}: {config.n_candidates} candidates × {utterances} u
 # > the printed forms.
 # > `FusionNetwork(use_fusion_rnn=False)` is the paper's "SRS w/o FR" ablation: no fusion
 # > RNN, hence no SUBMULT, the prediction GRU reads $\hat g$ directly.
-
-# %%
-print(inspect.getsource(FusionNetwork.call))
-print(inspect.getsource(FusionNetwork.combine))
+#
+# ```{literalinclude} /srs_lib/layers/fusion_network.py
+# :pyobject: FusionNetwork.call
+# ```
+#
+# ```{literalinclude} /srs_lib/layers/fusion_network.py
+# :pyobject: FusionNetwork.combine
+# ```
 
 # %% [markdown]
 # ## Step by step, with padded utterances
@@ -212,7 +212,7 @@ n_real = int(split.n_utterances[context_index])
 for row in contexts[0, :n_real][-4:]:
     print("   ", " ".join(corpus.vocab.decode(row)))
 scores = ops.convert_to_numpy(outputs["scores"])[0]
-fig = candidate_row(inputs["stickers"][0], scores, positive)
+fig = candidate_strip(inputs["stickers"][0], positive=positive, scores=scores, size=1.5)
 plt.show()
 rank = int((scores > scores[positive]).sum()) + 1
 print(f"ground truth ranked {rank} of {config.n_candidates}; scores span "

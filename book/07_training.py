@@ -72,7 +72,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import srs_lib  # selects the torch backend before Keras is imported
-from srs_lib import comparison, paper, report
+from srs_lib import paper
+from srs_lib.analysis import comparison
+from srs_lib.experiments import report
+from srs_lib.provenance import corpus_description
 from srs_lib.training.config import ablation_changes, profile_config
 from srs_lib.training.trainer import train
 
@@ -103,7 +106,7 @@ print(json.dumps({k: v for k, v in config.to_dict().items()
 # %%
 from IPython.display import HTML, display
 
-from srs_lib import diagnose
+from srs_lib.analysis import diagnose
 
 diagnosis_file = Path("../results/diagnostics/cpu.json")
 if diagnosis_file.exists():
@@ -169,7 +172,7 @@ fig.tight_layout()
 # named in the table.
 
 # %%
-corpus = report.corpus_description(base_path)
+corpus = corpus_description(base_path)
 test = result["test"]
 reported = {**paper.TABLE3, **paper.TABLE4}
 theirs = paper.row(reported, label) if label in reported else dict.fromkeys(paper.METRICS)
@@ -184,19 +187,19 @@ print(f"\n{result['test_contexts']} test contexts, best checkpoint at step {resu
 # %% [markdown]
 # Did this run learn to read the dialog? Two floors: chance, the mean of $1/k$ over the
 # test contexts ($k$ real candidates: sets smaller than 10 give fewer), and chapter 01's
-# context-blind scorer, which ranks the same candidates by how often each sticker is the
+# popularity scorer, which ranks the same candidates by how often each sticker is the
 # answer in the training split (computed for the `random` protocol, whose candidates it
 # shares). The interval is a 95% normal approximation over the contexts.
 
 # %%
-from srs_lib.synth import reference
+from srs_lib.analysis import reference
 
 saved = np.load(run / "test_scores.npz", allow_pickle=False)
 chance = float(np.mean(1.0 / saved["mask"].sum(axis=1)))
 floors = {"chance": chance}
 if candidate_protocol == "random":
     blind = reference.evaluate(base_path, "test", seed=config.eval_seed, n_candidates=n)
-    floors["context-blind"] = blind["scorers"]["context_blind"]["R@1"]
+    floors["popularity"] = blind["scorers"]["popularity"][f"R{n}@1"]
 hits = float(test[f"R{n}@1"])
 half_width = 1.96 * np.sqrt(hits * (1 - hits) / len(saved["labels"]))
 verdict = ("clearly above both: the model reads the dialog"
@@ -210,7 +213,7 @@ report.record("07_training", {
     "rows": [{"quantity": f"{label} test {m}", "ours": ours, "paper": reported_value}
              for m, ours, reported_value in rows]
     + [{"quantity": f"chance R{n}@1 (same candidates)", "ours": chance, "paper": 0.1}]
-    + ([{"quantity": f"context-blind R{n}@1 (same candidates)",
-         "ours": floors["context-blind"], "paper": None}] if "context-blind" in floors else []),
+    + ([{"quantity": f"popularity R{n}@1 (same candidates)",
+         "ours": floors["popularity"], "paper": None}] if "popularity" in floors else []),
     "steps": result["steps"], "best_step": result["best_step"], "test_contexts": result["test_contexts"],
 }, base_path=base_path, profile=profile, seed=seed)

@@ -62,7 +62,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, Markdown, display
 
-from srs_lib import comparison, paper, report
+from srs_lib import paper
+from srs_lib.analysis import comparison
+from srs_lib.experiments import report
 
 grids = comparison.load_profiles(profiles, Path(results_dir))
 for name in profiles:

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from IPython.display import HTML, Markdown, display
 
-from srs_lib import comparison, report
+from srs_lib.analysis import comparison
+from srs_lib.experiments import report
 
 folder = results_dir or os.environ.get("SRS_RESULTS_DIR") or "."
 records = report.collect(folder)

@@ -16,12 +16,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("srs_lib.data.validate", "check a corpus in the StickerChat release format"),
     "stats": ("srs_lib.data.stats", "Table 1 and section 3.2 statistics of a corpus"),
     "synth": ("srs_lib.synth.cli", "generate the embedded corpus (StickerChat format, open emoji art)"),
-    "ssim": ("srs_lib.ssim", "mean SSIM between each ground truth and its negatives (Figure 2)"),
+    "ssim": ("srs_lib.analysis.ssim", "mean SSIM between each ground truth and its negatives (Figure 2)"),
     "train": ("srs_lib.training.train_command", "train a ranking model (the released code's command line)"),
     "evaluate": ("srs_lib.training.evaluate_command", "evaluate a saved model on a split"),
-    "bench": ("srs_lib.bench", "training, evaluation and loader throughput and peak memory"),
-    "diagnose": ("srs_lib.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
-    "experiments": ("srs_lib.experiments", "execute the chapters with papermill and build the book"),
+    "bench": ("srs_lib.training.bench", "training, evaluation and loader throughput and peak memory"),
+    "diagnose": ("srs_lib.analysis.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
+    "reference": ("srs_lib.analysis.reference", "reference scorers of a corpus: chance, popularity, oracles, cue words"),
+    "experiments": ("srs_lib.experiments.command", "execute the chapters with papermill, run the grids, build the book"),
 }
 
 

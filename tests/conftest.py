@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpus_fixtures import write_corpus
 
@@ -38,3 +39,9 @@ def corpus(make_corpus) -> Path:
 @pytest.fixture
 def clean_corpus(make_corpus) -> Path:
     return make_corpus(quirks=False)
+
+
+@pytest.fixture
+def labels():
+    """The positive's slot of 200 test contexts with 10 candidates (grid tests)."""
+    return np.random.default_rng(1).integers(0, 10, 200)

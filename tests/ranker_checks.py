@@ -13,7 +13,7 @@ import srs_lib  # noqa: F401  (selects the torch backend before keras is importe
 import keras
 from keras import ops
 
-from srs_lib.losses import hinge_loss
+from srs_lib.training.losses import hinge_loss
 
 #: Shared arguments of a small model (small CNN backbone at 16 px: a 2×2 map).
 SMALL = dict(vocab_size=40, n_emoji=6, hidden=8, backbone="small_cnn", image_size=16,

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from srs_lib import experiments
+from srs_lib.experiments import runner as experiments
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"

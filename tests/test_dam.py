@@ -15,7 +15,7 @@ SHALLOW = dict(SMALL, stack_num=2, cnn_channels=(4, 3))
 
 
 def _cube(model, inputs):
-    tokens, _, _ = model.encode_stickers(inputs["stickers"])
+    tokens, _, _ = model.encode_sticker_tokens(inputs["stickers"])
     return ops.convert_to_numpy(model.similarity(inputs["contexts"], tokens))
 
 
@@ -38,7 +38,7 @@ def test_cube_matches_one_pair_computed_alone():
     inputs = make_inputs()
     cube = _cube(model, inputs)
     b, c, u, real = 0, 2, 1, 3  # context 0, candidate 2, utterance 1 (3 real words)
-    tokens, _, _ = model.encode_stickers(inputs["stickers"])
+    tokens, _, _ = model.encode_sticker_tokens(inputs["stickers"])
     turn = model.embedding(inputs["contexts"][b:b + 1, u, :real])  # (1, words, d)
     sticker = tokens[b:b + 1, c]  # (1, p², d)
     turns, stickers = [turn], [sticker]

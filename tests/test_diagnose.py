@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from srs_lib import diagnose
+from srs_lib.analysis import diagnose
 from srs_lib.cli import main
 
 

@@ -55,7 +55,7 @@ def test_without_fusion_rnn_drops_the_gru_branch_and_submult():
     q2, mask = _sequences()
     full(q2, mask=mask)
     ablated(q2, mask=mask)
-    assert not hasattr(ablated, "fusion_rnn") and not hasattr(ablated, "submult")
+    assert not hasattr(ablated, "fusion_rnn") and not hasattr(ablated, "submult_dense")
     gru = 3 * (8 * 8 + 8 * 8 + 2 * 8)  # kernel, recurrent kernel, two biases (reset_after)
     submult = 2 * 8 * 8 + 8
     assert full.count_params() - ablated.count_params() == gru + submult
@@ -79,7 +79,7 @@ def test_released_submult_keeps_the_difference_linear():
     g = paper.fusion_rnn(q2, step_mask=mask, return_sequences=True)
     g_hat = paper.fusion_transformer(q2, mask=mask)
     expected = paper.score(paper.prediction_rnn(
-        paper.submult(ops.concatenate([g_hat - g, g_hat * g], axis=-1)), step_mask=mask))
+        paper.submult_dense(ops.concatenate([g_hat - g, g_hat * g], axis=-1)), step_mask=mask))
     np.testing.assert_allclose(_numpy(released(q2, mask=mask)), _numpy(expected)[:, 0],
                                rtol=1e-5, atol=1e-6)
     assert not np.allclose(_numpy(paper(q2, mask=mask)), _numpy(released(q2, mask=mask)))

@@ -8,7 +8,7 @@ import srs_lib  # noqa: F401  (selects the torch backend before keras is importe
 import keras
 from keras import ops
 
-from srs_lib.losses import EmojiLoss, HingeLoss, emoji_loss, hinge_loss, srs_loss
+from srs_lib.training.losses import EmojiLoss, HingeLoss, emoji_loss, hinge_loss, srs_loss
 
 SCORES = np.array([[0.9, 0.2, 0.5],
                    [1.0, 3.0, 2.0]], "float32")

@@ -1,4 +1,4 @@
-"""srs_lib.metrics: hand-computed rankings, pessimistic ties, significance."""
+"""srs_lib.analysis.metrics: hand-computed rankings, pessimistic ties, significance."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from srs_lib.metrics import paired_significance, per_context_metrics, ranking_metrics
+from srs_lib.analysis.metrics import paired_significance, per_context_metrics, ranking_metrics
 
 # Three contexts, ten candidates. Context 0: positive (column 0) on top, rank 1. Context 1:
 # positive (column 3, 0.5) below 0.8 and 0.6 and tied with column 0: rank 4. Context 2:

@@ -9,7 +9,6 @@ from keras import ops
 from ranker_checks import (SMALL, assert_contract, assert_ignores_appended_padding,
                            assert_ignores_pad_embedding,
                            assert_learns_a_batch, assert_round_trip, make_inputs, scores_of)
-from srs_lib.layers.gru import MaskedGRU
 from srs_lib.models.mrfn import REPRESENTATIONS, MRFN, MRFNAttention
 
 
@@ -55,28 +54,6 @@ def test_broadcast_attention_equals_the_per_pair_attention():
                             key_mask=mask[b:b + 1, 0, u])
                 np.testing.assert_allclose(both[b, c, u], ops.convert_to_numpy(one)[0],
                                            rtol=1e-5, atol=1e-5)
-
-
-def test_masked_gru_is_keras_gru():
-    """Same weights, same outputs as ``keras.layers.GRU``, masked steps included."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    inputs = rng.normal(size=(3, 6, 5)).astype("float32")
-    mask = np.arange(6)[None] < np.array([[6], [2], [4]])
-    ours = MaskedGRU(4)
-    ours.build(inputs.shape)
-    reference = keras.layers.GRU(4, return_sequences=True)
-    reference.build(inputs.shape)
-    reference.set_weights(ours.get_weights())
-    expected = ops.convert_to_numpy(reference(inputs, mask=mask))
-    states = ops.convert_to_numpy(ours(inputs, step_mask=mask, return_sequences=True))
-    np.testing.assert_allclose(states[mask], expected[mask], rtol=1e-5, atol=1e-6)
-    final = ops.convert_to_numpy(ours(inputs, step_mask=mask))
-    np.testing.assert_allclose(final, expected[np.arange(3), mask.sum(1) - 1], rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(ops.convert_to_numpy(ours(inputs)),
-                               ops.convert_to_numpy(reference(inputs))[:, -1], rtol=1e-5,
-                               atol=1e-6)
 
 
 def test_round_trip(tmp_path):

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from srs_lib import paper, report
+
+from srs_lib import paper
+from srs_lib.experiments import report
 
 
 def test_record_writes_only_under_the_runner(tmp_path, monkeypatch):
@@ -27,28 +28,9 @@ def test_record_writes_only_under_the_runner(tmp_path, monkeypatch):
     assert len(entry["date"]) == 10
 
 
-def test_real_corpus_is_named_as_such(tmp_path):
-    assert report.corpus_description(tmp_path) == "StickerChat"
-
-
 def test_paper_rows_follow_the_metric_order():
     assert paper.row(paper.TABLE3, "SRS") == {"MAP": 0.709, "R10@1": 0.590, "R10@2": 0.703,
                                               "R10@5": 0.872}
     assert paper.TABLE4["SRS"] == paper.TABLE3["SRS"]
 
 
-def test_commit_is_marked_when_the_sources_differ(tmp_path):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
-    (tmp_path / "srs_lib").mkdir()
-    (tmp_path / "srs_lib" / "a.py").write_text("x = 1\n")
-    (tmp_path / "results.json").write_text("{}\n")
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "start"], check=True)
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-    assert report.current_commit(tmp_path) == head
-    (tmp_path / "results.json").write_text("{\"a\": 1}\n")  # an output, not a source
-    assert report.current_commit(tmp_path) == head
-    (tmp_path / "srs_lib" / "a.py").write_text("x = 2\n")
-    assert report.current_commit(tmp_path) == f"{head}+changes"

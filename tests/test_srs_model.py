@@ -10,7 +10,7 @@ from keras import ops
 
 from srs_lib.layers import PooledInteraction, PretrainedWeightsWarning
 from srs_lib.layers import sticker_encoder as sticker_encoder_module
-from srs_lib.losses import EmojiLoss, HingeLoss, srs_loss
+from srs_lib.training.losses import EmojiLoss, HingeLoss, srs_loss
 from srs_lib.models import SRS
 
 VOCAB, N_EMOJI, HIDDEN = 40, 6, 8
@@ -188,7 +188,7 @@ def test_keras_round_trip(tmp_path):
     backbone weights file is not needed any more."""
     initial = SRS(**SMALL)
     weights_path = tmp_path / "small_cnn.weights.h5"
-    initial.sticker_encoder.backbone.save_weights(weights_path)
+    initial.sticker_encoder.backbone_model.save_weights(weights_path)
     model = SRS(**{**SMALL, "pretrained": True, "backbone_weights": str(weights_path)},
                 use_fusion_rnn=False, softmax_attention=False, score_activation=None)
     inputs = _batch(seed=7)

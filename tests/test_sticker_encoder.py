@@ -49,7 +49,7 @@ def test_each_sticker_is_encoded_on_its_own():
 def test_inception_v3_gives_a_6x6_grid_from_mixed7():
     encoder = StickerEncoder(5, hidden=8, backbone="inception_v3", backbone_weights=None)
     assert encoder.image_size == 128 and encoder.grid_size == 6
-    assert encoder.backbone.outputs[0].shape[1:] == (6, 6, 768)
+    assert encoder.backbone_model.outputs[0].shape[1:] == (6, 6, 768)
     sticker_map, sticker_vector, emoji_logits = encoder(_stickers((1, 2, 128, 128, 3)))
     assert tuple(sticker_map.shape) == (1, 2, 6, 6, 8)
     assert tuple(sticker_vector.shape) == (1, 2, 8)
@@ -86,9 +86,9 @@ def test_imagenet_weights_are_refused_for_the_small_cnn():
 def test_backbone_weights_load_from_a_file(tmp_path):
     source = StickerEncoder(5, hidden=8, backbone="small_cnn")
     path = tmp_path / "small_cnn.weights.h5"
-    source.backbone.save_weights(path)
+    source.backbone_model.save_weights(path)
     loaded = StickerEncoder(5, hidden=8, backbone="small_cnn", backbone_weights=str(path))
-    for a, b in zip(source.backbone.weights, loaded.backbone.weights):
+    for a, b in zip(source.backbone_model.weights, loaded.backbone_model.weights):
         np.testing.assert_array_equal(_numpy(a), _numpy(b))
 
 
@@ -111,7 +111,7 @@ def test_keras_round_trip_does_not_reload_initial_weights(tmp_path, code):
     may be gone."""
     initial = StickerEncoder(5, hidden=8, backbone="small_cnn")
     weights_path = tmp_path / "initial.weights.h5"
-    initial.backbone.save_weights(weights_path)
+    initial.backbone_model.save_weights(weights_path)
 
     inputs = keras.Input((2, 128, 128, 3))
     encoder = StickerEncoder(5, hidden=8, backbone="small_cnn",
@@ -149,7 +149,7 @@ def test_emoji_code_passes_no_ranking_gradient_to_the_backbone():
     # O and O_flat are cut from the autograd graph (torch backend): no weight is behind them.
     assert not sticker_map.requires_grad and not sticker_vector.requires_grad
     ops.sum(emoji_logits[..., 0]).backward()
-    assert np.any(encoder.backbone.trainable_weights[0].value.grad.cpu().numpy())
+    assert np.any(encoder.backbone_model.trainable_weights[0].value.grad.cpu().numpy())
     assert not encoder.emoji_codes.trainable
 
 

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from corpus_fixtures import BIG_SET, SMALL_SET
+from corpus_fixtures import SMALL_SET
 
 from srs_lib import cli
 from srs_lib.data.corpus import Corpus

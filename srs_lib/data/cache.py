@@ -32,7 +32,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from srs_lib.data.stickers import MAPPING_FILE, STICKER_SHAPE, StickerError, StickerStore
+from srs_lib.data.stickers import (
+    MAPPING_FILE,
+    STICKER_SHAPE,
+    StickerError,
+    StickerStore,
+)
 from srs_lib.files import write_text_atomically
 
 CACHE_FOLDER = ".srs_cache"

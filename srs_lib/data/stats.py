@@ -20,13 +20,12 @@ import json
 import sys
 from collections.abc import Iterable
 
-from srs_lib.paper import TABLE1
+import numpy as np
+
 from srs_lib.data.corpus import SPLITS, Corpus, CorpusError, SplitReport
 from srs_lib.data.dialogs import Dialog
 from srs_lib.data.stickers import StickerStore
-
-PAPER = TABLE1
-"""The paper's figures (Table 1 and section 3.2), from :mod:`srs_lib.paper`."""
+from srs_lib.paper import TABLE1
 
 
 def _mean(total: float, count: int) -> float | None:
@@ -79,6 +78,48 @@ def corpus_stats(base_path, *, progress: bool = False) -> dict:
     return result
 
 
+def table1_rows(stats: dict) -> list[dict]:
+    """Table 1 and section 3.2 as rows, ours (:func:`~srs_lib.data.stats.corpus_stats`) beside the paper's.
+
+    The paper gives the utterances per context once, over all splits: ours is pooled over
+    the splits the same way (total utterances / total pairs).
+    """
+    rows = []
+    names = {"pairs": "context-sticker pairs", "avg_words_per_utterance": "avg words per context utterance",
+             "avg_users": "avg users taking part"}
+    for key, name in names.items():
+        for split in SPLITS:
+            rows.append({"quantity": f"{name} ({split})", "ours": stats[split][key],
+                         "paper": TABLE1[split][key]})
+    pairs = sum(stats[s]["pairs"] for s in SPLITS)
+    utterances = sum(stats[s]["pairs"] * (stats[s]["avg_utterances"] or 0.0) for s in SPLITS)
+    rows.append({"quantity": "avg utterances per context (all splits)",
+                 "ours": utterances / pairs if pairs else None, "paper": TABLE1["avg_utterances"]})
+    library = {"sticker_sets": "sticker sets", "stickers": "stickers",
+               "avg_stickers_per_set": "avg stickers per set"}
+    for key, name in library.items():
+        rows.append({"quantity": name, "ours": stats["library"][key], "paper": TABLE1["library"][key]})
+    return rows
+
+
+
+def dialog_distributions(dialogs: Iterable[Dialog]) -> dict[str, np.ndarray]:
+    """Per-sample counts whose means are :func:`~srs_lib.data.stats.split_stats`'s averages.
+
+    ``utterances``: non-empty context utterances per sample; ``words``: words per non-empty
+    utterance (pooled over the samples); ``users``: distinct authors per sample, the context's
+    (empty utterances included) and the responder.
+    """
+    utterances, words, users = [], [], []
+    for dialog in dialogs:
+        kept = dialog.utterances
+        utterances.append(len(kept))
+        words.extend(len(u.tokens) for u in kept)
+        users.append(len({u.from_id for u in dialog.context} | {dialog.current.from_id}))
+    return {name: np.asarray(values, dtype=np.int64)
+            for name, values in (("utterances", utterances), ("words", words), ("users", users))}
+
+
 def _cell(value, decimals: int) -> str:
     if value is None:
         return "-"
@@ -89,16 +130,16 @@ def format_stats(stats: dict) -> str:
     """A text table with the paper's figure beside each of the corpus's."""
     rows = [("", "corpus", "paper")]
     for split in SPLITS:
-        ours, paper = stats[split], PAPER[split]
+        ours, paper = stats[split], TABLE1[split]
         rows += [
             (f"{split} pairs (usable / lines {ours['lines']:,})", _cell(ours["pairs"], 0), _cell(paper["pairs"], 0)),
             (f"{split} avg words per utterance", _cell(ours["avg_words_per_utterance"], 2),
              _cell(paper["avg_words_per_utterance"], 2)),
             (f"{split} avg utterances per context", _cell(ours["avg_utterances"], 2),
-             f"{PAPER['avg_utterances']} (all splits)"),
+             f"{TABLE1['avg_utterances']} (all splits)"),
             (f"{split} avg users per context", _cell(ours["avg_users"], 2), _cell(paper["avg_users"], 2)),
         ]
-    ours, paper = stats["library"], PAPER["library"]
+    ours, paper = stats["library"], TABLE1["library"]
     rows += [
         ("sticker sets", _cell(ours["sticker_sets"], 0), _cell(paper["sticker_sets"], 0)),
         ("stickers", _cell(ours["stickers"], 0), _cell(paper["stickers"], 0)),

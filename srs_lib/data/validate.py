@@ -19,7 +19,13 @@ from collections import Counter
 from tqdm import tqdm
 
 from srs_lib.data.corpus import (
-    EXAMPLES_KEPT, MIN_SET_SIZE, SKIP_REASONS, SPLITS, Corpus, CorpusError, SplitReport,
+    EXAMPLES_KEPT,
+    MIN_SET_SIZE,
+    SKIP_REASONS,
+    SPLITS,
+    Corpus,
+    CorpusError,
+    SplitReport,
 )
 
 

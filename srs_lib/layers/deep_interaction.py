@@ -10,13 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from srs_lib.layers.utterance_encoder import MASK_VALUE, masked_softmax
-
-
-def _flatten_grid(sticker_map):
-    """`(batch, candidates, p, p, dim)` → `(batch, candidates, p², dim)`, row-major."""
-    shape = ops.shape(sticker_map)
-    return ops.reshape(sticker_map, (shape[0], shape[1], shape[2] * shape[3], shape[4]))
+from srs_lib.layers.masking import MASK_VALUE, masked_softmax
+from srs_lib.layers.sticker_encoder import sticker_tokens
 
 
 def _check_widths(input_shape):
@@ -125,7 +120,7 @@ class DeepInteraction(_PairInteraction):
 
     def call(self, inputs, mask=None, training=None, return_attention=False):
         sticker_map, sticker_vector, words = inputs
-        sticker_units = _flatten_grid(sticker_map)
+        sticker_units = sticker_tokens(sticker_map)
         if mask is None:
             mask = ops.ones(ops.shape(words)[:-1], dtype="bool")
         word_mask = mask[:, None, :, None, :]  # (batch, 1, utterances, 1, words)

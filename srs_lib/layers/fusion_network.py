@@ -56,13 +56,13 @@ class FusionNetwork(keras.layers.Layer):
         self.score_activation = score_activation
         if submult not in ("paper", "released"):
             raise ValueError(f"submult must be 'paper' or 'released', got {submult!r}")
-        self.submult_form = submult
+        self.submult = submult
         self.attention_form = attention_form
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   form=attention_form, name="fusion_transformer")
         if use_fusion_rnn:
             self.fusion_rnn = MaskedGRU(hidden, name="fusion_rnn")
-            self.submult = keras.layers.Dense(hidden, activation="relu", name="submult")
+            self.submult_dense = keras.layers.Dense(hidden, activation="relu", name="submult")
         self.prediction_rnn = MaskedGRU(hidden, name="prediction_rnn")
         # A raw score has no bias: the ranking loss depends only on score differences.
         self.score = keras.layers.Dense(1, activation=score_activation,
@@ -78,7 +78,7 @@ class FusionNetwork(keras.layers.Layer):
                     "input width must equal hidden."
                 )
             self.fusion_rnn.build(input_shape)
-            self.submult.build((batch, utterances, 2 * self.hidden))
+            self.submult_dense.build((batch, utterances, 2 * self.hidden))
             self.prediction_rnn.build((batch, utterances, self.hidden))
         else:
             self.prediction_rnn.build(input_shape)
@@ -99,8 +99,8 @@ class FusionNetwork(keras.layers.Layer):
     def combine(self, g_hat, g):
         """ḡ: SUBMULT of the two views (eq. 14, or the released code's form)."""
         difference = g_hat - g
-        first = difference * difference if self.submult_form == "paper" else difference
-        return self.submult(ops.concatenate([first, g_hat * g], axis=-1))
+        first = difference * difference if self.submult == "paper" else difference
+        return self.submult_dense(ops.concatenate([first, g_hat * g], axis=-1))
 
     def compute_mask(self, inputs, mask=None):
         return None  # one score per sequence: the utterance mask ends here
@@ -116,7 +116,7 @@ class FusionNetwork(keras.layers.Layer):
             "heads": self.heads,
             "use_fusion_rnn": self.use_fusion_rnn,
             "score_activation": self.score_activation,
-            "submult": self.submult_form,
+            "submult": self.submult,
             "attention_form": self.attention_form,
         })
         return config

@@ -137,11 +137,11 @@ class StickerEncoder(keras.layers.Layer):
         self.code = code
         self.n_emoji = n_emoji
         self.hidden = hidden
-        self.backbone_name = backbone
+        self.backbone = backbone
         self.image_size = image_size or DEFAULT_IMAGE_SIZE.get(backbone)
         self.backbone_weights = backbone_weights
-        self.backbone = build_backbone(backbone, self.image_size, backbone_weights)
-        map_shape, top_shape = (tuple(output.shape) for output in self.backbone.outputs)
+        self.backbone_model = build_backbone(backbone, self.image_size, backbone_weights)
+        map_shape, top_shape = (tuple(output.shape) for output in self.backbone_model.outputs)
         # The emoji code is one vector per sticker: O is then a single unit (p = 1).
         self.grid_size = map_shape[1] if code == "features" else 1
         self._map_channels, self._top_channels = map_shape[-1], top_shape[-1]
@@ -178,7 +178,7 @@ class StickerEncoder(keras.layers.Layer):
         shape = ops.shape(inputs)
         leading = tuple(shape[:-3])
         images = self.preprocess(ops.reshape(inputs, (-1, *shape[-3:])))
-        feature_map, top = self.backbone(images, training=training)
+        feature_map, top = self.backbone_model(images, training=training)
         sticker_vector = self.vector_norm(self.pooled_projection(ops.mean(top, axis=(1, 2))))
         emoji_logits = self.emoji_head(sticker_vector)
         p = self.grid_size
@@ -211,7 +211,7 @@ class StickerEncoder(keras.layers.Layer):
         config.update({
             "n_emoji": self.n_emoji,
             "hidden": self.hidden,
-            "backbone": self.backbone_name,
+            "backbone": self.backbone,
             "image_size": self.image_size,
             "backbone_weights": self.backbone_weights,
             "code": self.code,
@@ -226,16 +226,7 @@ class StickerEncoder(keras.layers.Layer):
         return layer
 
 
-def model_from_saved_config(cls, config):
-    """Rebuild a model that owns a ``sticker_encoder`` from its saved config.
-
-    A saved model carries its trained weights: build it without pretrained backbone
-    weights (no fetch, no file read), then restore the saved settings so that the config
-    round-trips unchanged.
-    """
-    model = cls(**{**config, "pretrained": False})
-    model.pretrained = config["pretrained"]
-    model.sticker_encoder.backbone_weights = (
-        config["backbone_weights"] if config["pretrained"] else None)
-    return model
-
+def sticker_tokens(sticker_map):
+    """O as units: `(..., p, p, dim)` → `(..., p², dim)`, row-major (raster order)."""
+    shape = ops.shape(sticker_map)
+    return ops.reshape(sticker_map, (*shape[:-3], shape[-3] * shape[-2], shape[-1]))

@@ -8,24 +8,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# Added to attention logits of masked positions before a softmax or a max: far below any
-# real logit, yet finite in float32, so a row with every position masked stays finite.
-MASK_VALUE = -1e9
+from srs_lib.layers.masking import masked_softmax
 
 # The two forms of the attentive module (see AttentiveModule).
 FORMS = ("transformer", "paper")
-
-
-def masked_softmax(logits, mask, axis=-1):
-    """Softmax along `axis` where False entries of `mask` (broadcastable) get weight 0.
-
-    Written out rather than `ops.softmax`, which warns on an axis of size 1 (a context
-    with one utterance, an utterance with one word).
-    """
-    logits = ops.where(mask, logits, MASK_VALUE)
-    weights = ops.exp(logits - ops.max(logits, axis=axis, keepdims=True))
-    weights = weights * ops.cast(mask, weights.dtype)
-    return weights / ops.maximum(ops.sum(weights, axis=axis, keepdims=True), 1e-30)
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")

@@ -5,7 +5,7 @@ int token ids (0 = PAD) and "stickers" `(batch, candidates, 128, 128, 3)` in 0-2
 returns a dict with "scores" `(batch, candidates)` and "emoji_logits"
 `(batch, candidates, n_emoji)` from its shared :class:`~srs_lib.layers.StickerEncoder`
 (attribute `sticker_encoder`), and exposes `emoji_loss_weight`, the weight its trainer
-gives the emoji loss (see :mod:`srs_lib.losses`). :mod:`srs_lib.models.registry` finds
+gives the emoji loss (see :mod:`srs_lib.training.losses`). :mod:`srs_lib.models.registry` finds
 the models by name.
 """
 from srs_lib.models.srs import SRS

@@ -1,23 +1,17 @@
 """What every sticker ranker shares: the sticker encoder, its settings and the contract.
 
-A baseline subclasses :class:`StickerRanker`, passes its own keyword arguments through
+A model subclasses :class:`StickerRanker`, passes its own keyword arguments through
 ``__init__``, lists them in :attr:`StickerRanker.options` (so that ``get_config`` saves them)
-and implements ``call`` with :meth:`StickerRanker.encode_stickers` and the masks of
-:func:`context_masks`.
+and implements ``call`` with :meth:`StickerRanker.encode_stickers` (or
+:meth:`StickerRanker.encode_sticker_tokens`) and the masks of
+:func:`srs_lib.layers.masking.context_masks`.
 """
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from srs_lib.layers import StickerEncoder
-from srs_lib.layers.sticker_encoder import model_from_saved_config
-
-
-def context_masks(contexts):
-    """``(word_mask, utterance_mask)`` of ``(batch, utterances, words)`` token ids: PAD is 0."""
-    word_mask = ops.not_equal(contexts, 0)
-    return word_mask, ops.any(word_mask, axis=-1)
+from srs_lib.layers.sticker_encoder import sticker_tokens
 
 
 class StickerRanker(keras.Model):
@@ -27,10 +21,20 @@ class StickerRanker(keras.Model):
     first, all-PAD utterances last), "stickers" `(batch, candidates, H, W, 3)` in 0-255}.
     Outputs: {"scores" `(batch, candidates)`, "emoji_logits" `(batch, candidates, n_emoji)`}.
 
-    Shared arguments are SRS's: ``vocab_size``, ``n_emoji``, ``hidden``, ``dropout``,
-    ``backbone``, ``image_size``, ``backbone_weights``, ``pretrained`` (False: the backbone
-    starts at random), ``classify`` (False: the emoji loss weight is 0) and ``sticker_code``
-    ("features" or "emoji": what the sticker encoder passes on, see :class:`StickerEncoder`).
+    Args:
+        vocab_size: token ids, PAD=0, UNK=1, START=2, STOP=3 included.
+        n_emoji: emoji labels predicted by the auxiliary head.
+        hidden: model width d (paper: 100).
+        dropout: dropout rate (paper and released code: 0.1).
+        backbone: "inception_v3" (the paper) or "small_cnn" (CPU-sized runs).
+        image_size: side the backbone sees; None: its default (128, or 64 for small_cnn).
+        backbone_weights: where pretrained backbone weights come from: "imagenet" or a
+            weights file of the backbone.
+        pretrained: False is "w/o pretrain": the backbone starts at random.
+        classify: False is "w/o Classify": the emoji head stays, its loss weight is 0 (read
+            :attr:`emoji_loss_weight`).
+        sticker_code: what the sticker encoder passes on, "features" (the paper's O and
+            O_flat) or "emoji" (see :class:`~srs_lib.layers.StickerEncoder`).
     """
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).
@@ -38,12 +42,11 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features",
-                 **kwargs):
+                 sticker_code="features", **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
         self.backbone, self.backbone_weights = backbone, backbone_weights
-        self.pretrained, self.classify = pretrained, classify
+        self.pretrained, self.classify, self.sticker_code = pretrained, classify, sticker_code
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
             backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
@@ -52,17 +55,20 @@ class StickerRanker(keras.Model):
 
     @property
     def emoji_loss_weight(self):
-        """Weight of the emoji-classification loss: 1, or 0 without ``classify``."""
+        """Weight of the emoji-classification loss L_s: 1, or 0 without ``classify``."""
         return 1.0 if self.classify else 0.0
 
     def encode_stickers(self, stickers, training=None):
-        """``(tokens, vector, emoji_logits)``: the sticker map as ``p²`` response tokens
-        `(batch, candidates, p², hidden)` in raster order, the pooled vector
-        `(batch, candidates, hidden)` and the emoji logits."""
-        sticker_map, vector, logits = self.sticker_encoder(stickers, training=training)
-        shape = ops.shape(sticker_map)
-        tokens = ops.reshape(sticker_map, (shape[0], shape[1], shape[2] * shape[3], shape[4]))
-        return tokens, vector, logits
+        """Equation 1 for every candidate: ``(O, O_flat, emoji_logits)`` with O
+        `(batch, candidates, p, p, hidden)`, O_flat `(batch, candidates, hidden)` and the
+        emoji logits `(batch, candidates, n_emoji)`."""
+        return self.sticker_encoder(stickers, training=training)
+
+    def encode_sticker_tokens(self, stickers, training=None):
+        """:meth:`encode_stickers` with O as ``p²`` response tokens in raster order,
+        `(batch, candidates, p², hidden)`: how the baselines read a sticker."""
+        sticker_map, vector, logits = self.encode_stickers(stickers, training=training)
+        return sticker_tokens(sticker_map), vector, logits
 
     def get_config(self):
         config = super().get_config()
@@ -70,12 +76,18 @@ class StickerRanker(keras.Model):
             "vocab_size": self.vocab_size, "n_emoji": self.n_emoji, "hidden": self.hidden,
             "dropout": self.dropout, "backbone": self.backbone, "image_size": self.image_size,
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
-            "classify": self.classify,
-            "sticker_code": self.sticker_encoder.code,
+            "classify": self.classify, "sticker_code": self.sticker_code,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config
 
     @classmethod
     def from_config(cls, config):
-        return model_from_saved_config(cls, config)
+        """Rebuild a saved model: it carries its trained weights, so build it without
+        pretrained backbone weights (no fetch, no file read), then restore the saved
+        settings so that the config round-trips unchanged."""
+        model = cls(**{**config, "pretrained": False})
+        model.pretrained = config["pretrained"]
+        model.sticker_encoder.backbone_weights = (
+            config["backbone_weights"] if config["pretrained"] else None)
+        return model

@@ -16,8 +16,8 @@ import math
 import keras
 from keras import ops
 
-from srs_lib.layers.utterance_encoder import masked_softmax
-from srs_lib.models.base import StickerRanker, context_masks
+from srs_lib.layers.masking import context_masks, masked_softmax
+from srs_lib.models.base import StickerRanker
 
 
 def attention(query, key, key_mask=None, logits_equation="nqd,nkd->nqk",
@@ -237,7 +237,7 @@ class DAM(StickerRanker):
 
     def call(self, inputs, training=None):
         contexts = inputs["contexts"]
-        tokens, _, emoji_logits = self.encode_stickers(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
         cube = self.similarity(contexts, tokens)
         batch, candidates = ops.shape(cube)[:2]
         x = ops.reshape(cube, (batch * candidates, *ops.shape(cube)[2:]))

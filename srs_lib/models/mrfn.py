@@ -24,7 +24,7 @@ For each representation and each (context, candidate, turn), ``interaction_match
     s = Dense(GRU over the turns of v).
 
 Sticker adaptation (notes, section 3): the response is the sticker's ``p²`` map tokens in
-raster order (``encode_stickers``), so "seq", "conv" and the matching GRU run over raster
+raster order (``encode_sticker_tokens``), so "seq", "conv" and the matching GRU run over raster
 positions. The original's sixth representation (characters) has no image counterpart and
 is dropped. The ``representations`` option picks a subset of the five.
 """
@@ -36,8 +36,8 @@ import keras
 from keras import ops
 
 from srs_lib.layers.gru import MaskedGRU
-from srs_lib.layers.utterance_encoder import masked_softmax
-from srs_lib.models.base import StickerRanker, context_masks
+from srs_lib.layers.masking import context_masks, masked_softmax
+from srs_lib.models.base import StickerRanker
 
 #: The representations of the released FLS model, less the character one.
 REPRESENTATIONS = ("word", "seq", "conv", "self", "cross")
@@ -315,7 +315,7 @@ class MRFN(StickerRanker):
         word_mask, utterance_mask = context_masks(contexts)
         batch, utterances, words = ops.shape(contexts)
         d = self.hidden
-        tokens, _, emoji_logits = self.encode_stickers(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
         candidates, positions = ops.shape(tokens)[1], ops.shape(tokens)[2]
 
         # Embeddings: padded words become 0 before any encoder reads them.

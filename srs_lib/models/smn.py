@@ -14,8 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from srs_lib.layers.utterance_encoder import masked_softmax
-from srs_lib.models.base import StickerRanker, context_masks
+from srs_lib.layers.masking import context_masks, masked_softmax
+from srs_lib.models.base import StickerRanker
 
 AGGREGATIONS = ("last", "static", "dynamic")
 
@@ -177,7 +177,7 @@ class SMN(StickerRanker):
         batch, utterances, _ = ops.shape(contexts)
         _, utterance_mask = context_masks(contexts)
         embedded, states, last_states = self.encode_context(contexts)
-        tokens, _, emoji_logits = self.encode_stickers(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
         candidates = ops.shape(tokens)[1]
 
         vectors = self.matching_vectors(embedded, states, tokens)

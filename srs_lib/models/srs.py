@@ -4,13 +4,18 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from srs_lib.layers.sticker_encoder import model_from_saved_config
-from srs_lib.layers import (DeepInteraction, FusionNetwork, PooledInteraction, StickerEncoder,
-                            UtteranceEncoder)
+from srs_lib.layers import (
+    DeepInteraction,
+    FusionNetwork,
+    PooledInteraction,
+    UtteranceEncoder,
+)
+from srs_lib.layers.masking import context_masks
+from srs_lib.models.base import StickerRanker
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")
-class SRS(keras.Model):
+class SRS(StickerRanker):
     """Sticker encoder → utterance encoder → deep interaction → fusion network → score.
 
     Inputs: a dict with "contexts" `(batch, utterances, words)` int token ids (0 = PAD;
@@ -20,21 +25,16 @@ class SRS(keras.Model):
     `(batch, candidates, n_emoji)`.
 
     Each utterance is encoded once per context and each sticker once per batch; they meet
-    only in the interaction layer. :meth:`explain` also returns the interaction's relation
-    matrix and attentions (the paper's Figures 8 and 9).
+    only in the interaction layer. The steps are public, so that a chapter can show each:
+    :meth:`encode_utterances`, :meth:`encode_stickers` (from :class:`StickerRanker`),
+    :meth:`interaction_inputs` (both, with the masks, as the interaction layer takes them)
+    and :meth:`fuse`. :meth:`explain` also returns the interaction's relation matrix and
+    attentions (the paper's Figures 8 and 9).
 
     Args:
-        vocab_size: token ids, PAD=0, UNK=1, START=2, STOP=3 included.
-        n_emoji: emoji labels predicted by the auxiliary head.
-        hidden: model width d (paper: 100).
-        dropout: dropout rate of the attentive modules (paper and released code: 0.1).
-        backbone: "inception_v3" (the paper) or "small_cnn" (CPU-sized runs).
-        image_size: side the backbone sees; None: its default (128, or 64 for small_cnn).
-        backbone_weights: where pretrained backbone weights come from: "imagenet" or a
-            weights file of the backbone.
-        pretrained: False is "SRS w/o pretrain": the backbone starts at random.
-        classify: False is "SRS w/o Classify": the head stays, its loss weight is 0 (read
-            :attr:`emoji_loss_weight`).
+        vocab_size, n_emoji, hidden, dropout, backbone, image_size, backbone_weights,
+            pretrained ("SRS w/o pretrain"), classify ("SRS w/o Classify"), sticker_code:
+            shared by every ranker, see :class:`StickerRanker`.
         use_din: False is "SRS w/o DIN": :class:`PooledInteraction` replaces the deep
             interaction network.
         use_fusion_rnn: False is "SRS w/o FR" (see :class:`FusionNetwork`).
@@ -65,27 +65,18 @@ class SRS(keras.Model):
     printed SUBMULT learns as well as the released one here, and we keep the released
     form, the one the authors ran. The ``cpu`` profile needs two more changes, measured
     by the same command: a code of each sticker's predicted emoji instead of the small
-    CNN's own features (``sticker_code="emoji"``, see :class:`StickerEncoder`), and one
-    Adam per training stage (see :class:`~srs_lib.training.trainer.Trainer`).
-
-    ``sticker_code``: "features" (the paper's O and O_flat) or "emoji" (see above).
+    CNN's own features (``sticker_code="emoji"``, see
+    :class:`~srs_lib.layers.StickerEncoder`), and one Adam per training stage (see
+    :class:`~srs_lib.training.trainer.Trainer`).
     """
 
-    def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
-                 image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features",
-                 use_din=True, use_fusion_rnn=True, heads=1, blocks=1,
-                 softmax_attention=True, score_activation=None, integrate_words=True,
+    options = ("use_din", "use_fusion_rnn", "heads", "blocks", "softmax_attention",
+               "score_activation", "integrate_words", "submult", "attention_form")
+
+    def __init__(self, vocab_size, n_emoji, *, use_din=True, use_fusion_rnn=True, heads=1,
+                 blocks=1, softmax_attention=True, score_activation=None, integrate_words=True,
                  submult="released", attention_form="transformer", **kwargs):
-        super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.n_emoji = n_emoji
-        self.hidden = hidden
-        self.dropout = dropout
-        self.backbone = backbone
-        self.backbone_weights = backbone_weights
-        self.pretrained = pretrained
-        self.classify = classify
+        super().__init__(vocab_size, n_emoji, **kwargs)
         self.use_din = use_din
         self.use_fusion_rnn = use_fusion_rnn
         self.heads = heads
@@ -95,33 +86,22 @@ class SRS(keras.Model):
         self.integrate_words = integrate_words
         self.submult = submult
         self.attention_form = attention_form
-        self.sticker_encoder = StickerEncoder(
-            n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
-            backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
-            name="sticker_encoder",
-        )
-        self.image_size = self.sticker_encoder.image_size
         self.utterance_encoder = UtteranceEncoder(
-            vocab_size, hidden=hidden, dropout=dropout, heads=heads, blocks=blocks,
+            vocab_size, hidden=self.hidden, dropout=self.dropout, heads=heads, blocks=blocks,
             attention_form=attention_form, name="utterance_encoder",
         )
         if use_din:
-            self.interaction = DeepInteraction(hidden, softmax_attention=softmax_attention,
+            self.interaction = DeepInteraction(self.hidden, softmax_attention=softmax_attention,
                                                integrate_words=integrate_words,
                                                name="deep_interaction")
         else:
-            self.interaction = PooledInteraction(hidden, integrate_words=integrate_words,
+            self.interaction = PooledInteraction(self.hidden, integrate_words=integrate_words,
                                                  name="pooled_interaction")
         self.fusion_network = FusionNetwork(
-            hidden, dropout=dropout, heads=heads, use_fusion_rnn=use_fusion_rnn,
+            self.hidden, dropout=self.dropout, heads=heads, use_fusion_rnn=use_fusion_rnn,
             score_activation=score_activation, submult=submult,
             attention_form=attention_form, name="fusion_network",
         )
-
-    @property
-    def emoji_loss_weight(self):
-        """Weight of the emoji-classification loss L_s: 1 for SRS, 0 for "w/o Classify"."""
-        return 1.0 if self.classify else 0.0
 
     def build(self, inputs_shape):
         batch, utterances, words = inputs_shape["contexts"]
@@ -139,35 +119,48 @@ class SRS(keras.Model):
             if not layer.built:  # a component may have been called on its own first
                 layer.build(shape)
 
-    def _forward(self, inputs, training=None, return_attention=False):
-        contexts, stickers = inputs["contexts"], inputs["stickers"]
+    def encode_utterances(self, contexts, training=None):
+        """Equations 2-6 for every utterance of every context, each on its own:
+        `(batch, utterances, words)` token ids → h `(batch, utterances, words, hidden)`."""
         batch, utterances, words = ops.shape(contexts)
-        word_mask = ops.not_equal(contexts, 0)  # (batch, utterances, words)
-        utterance_mask = ops.any(word_mask, axis=-1)  # (batch, utterances)
-
         h = self.utterance_encoder(ops.reshape(contexts, (batch * utterances, words)),
                                    training=training)
-        h = ops.reshape(h, (batch, utterances, words, self.hidden))
-        sticker_map, sticker_vector, emoji_logits = self.sticker_encoder(stickers,
-                                                                         training=training)
-        candidates = ops.shape(sticker_vector)[1]
+        return ops.reshape(h, (batch, utterances, words, self.hidden))
 
-        pair_inputs = [sticker_map, sticker_vector, h]
+    def interaction_inputs(self, inputs, training=None):
+        """What the interaction layer takes, from the model's inputs: a dict with
+        "pair_inputs" ``[O, O_flat, h]`` (see :class:`~srs_lib.layers.DeepInteraction`),
+        "word_mask" `(batch, utterances, words)`, "utterance_mask" `(batch, utterances)`
+        and "emoji_logits" `(batch, candidates, n_emoji)`."""
+        contexts = inputs["contexts"]
+        word_mask, utterance_mask = context_masks(contexts)
+        h = self.encode_utterances(contexts, training=training)
+        sticker_map, sticker_vector, emoji_logits = self.encode_stickers(inputs["stickers"],
+                                                                         training=training)
+        return {"pair_inputs": [sticker_map, sticker_vector, h], "word_mask": word_mask,
+                "utterance_mask": utterance_mask, "emoji_logits": emoji_logits}
+
+    def fuse(self, q2, utterance_mask, training=None):
+        """Equations 12-16: Q2 `(batch, candidates, utterances, hidden)` and the utterance
+        mask `(batch, utterances)` → scores `(batch, candidates)`."""
+        batch, candidates, utterances, _ = ops.shape(q2)
+        mask = ops.broadcast_to(utterance_mask[:, None, :], (batch, candidates, utterances))
+        scores = self.fusion_network(
+            ops.reshape(q2, (batch * candidates, utterances, self.hidden)),
+            mask=ops.reshape(mask, (batch * candidates, utterances)), training=training)
+        return ops.reshape(scores, (batch, candidates))
+
+    def _forward(self, inputs, training=None, return_attention=False):
+        parts = self.interaction_inputs(inputs, training=training)
+        attention = None
         if return_attention:
-            q2, attention = self.interaction(pair_inputs, mask=word_mask, training=training,
-                                             return_attention=True)
+            q2, attention = self.interaction(parts["pair_inputs"], mask=parts["word_mask"],
+                                             training=training, return_attention=True)
         else:
-            q2, attention = self.interaction(pair_inputs, mask=word_mask,
-                                             training=training), None
-        q2 = ops.reshape(q2, (batch * candidates, utterances, self.hidden))
-        fusion_mask = ops.reshape(
-            ops.broadcast_to(utterance_mask[:, None, :], (batch, candidates, utterances)),
-            (batch * candidates, utterances),
-        )
-        scores = self.fusion_network(q2, mask=fusion_mask, training=training)
-        outputs = {"scores": ops.reshape(scores, (batch, candidates)),
-                   "emoji_logits": emoji_logits}
-        return outputs, attention
+            q2 = self.interaction(parts["pair_inputs"], mask=parts["word_mask"],
+                                  training=training)
+        scores = self.fuse(q2, parts["utterance_mask"], training=training)
+        return {"scores": scores, "emoji_logits": parts["emoji_logits"]}, attention
 
     def call(self, inputs, training=None):
         outputs, _ = self._forward(inputs, training=training)
@@ -188,32 +181,3 @@ class SRS(keras.Model):
             self.build({name: tuple(ops.shape(x)) for name, x in inputs.items()})
         outputs, attention = self._forward(inputs, training=False, return_attention=True)
         return {"scores": outputs["scores"], **attention}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size,
-            "n_emoji": self.n_emoji,
-            "hidden": self.hidden,
-            "dropout": self.dropout,
-            "backbone": self.backbone,
-            "image_size": self.image_size,
-            "backbone_weights": self.backbone_weights,
-            "pretrained": self.pretrained,
-            "classify": self.classify,
-            "sticker_code": self.sticker_encoder.code,
-            "use_din": self.use_din,
-            "use_fusion_rnn": self.use_fusion_rnn,
-            "heads": self.heads,
-            "blocks": self.blocks,
-            "softmax_attention": self.softmax_attention,
-            "score_activation": self.score_activation,
-            "integrate_words": self.integrate_words,
-            "submult": self.submult,
-            "attention_form": self.attention_form,
-        })
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return model_from_saved_config(cls, config)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from srs_lib.layers.utterance_encoder import MASK_VALUE, masked_softmax
-from srs_lib.models.base import StickerRanker, context_masks
+from srs_lib.layers.masking import MASK_VALUE, context_masks, masked_softmax
+from srs_lib.models.base import StickerRanker
 
 #: ε inside the signed square root of MFB: keeps its gradient finite at 0.
 SQRT_EPSILON = 1e-6
@@ -245,7 +245,7 @@ class Synergistic(StickerRanker):
             self.build({name: tuple(ops.shape(x)) for name, x in inputs.items()})
         contexts, stickers = inputs["contexts"], inputs["stickers"]
         question_words, question_mask, history, e = self._encode_context(contexts, training)
-        regions, vector, emoji_logits = self.encode_stickers(stickers, training=training)
+        regions, vector, emoji_logits = self.encode_sticker_tokens(stickers, training=training)
         batch, candidates, frames, d = ops.shape(regions)
 
         answers = self.answer_projection(vector)  # a_i (batch, candidates, d)

@@ -1,4 +1,5 @@
-"""The embedded corpus generator: a synthetic StickerChat corpus, from artwork to dialogs.
+"""The embedded corpus generator: a synthetic corpus in the StickerChat release format,
+from open emoji artwork to group-chat dialogs.
 
 The StickerChat release (Gao et al., WWW 2020) is available on request only, so the book
 runs on a synthetic corpus in exactly its format. Modules, one idea each:
@@ -10,7 +11,6 @@ runs on a synthetic corpus in exactly its format. Modules, one idea each:
 ``dialogs``    group-chat contexts that end in a sticker
 ``presets``    corpus sizes (tiny, small, medium, paper)
 ``writer``     the corpus on disk (``generate_corpus``)
-``reference``  reference scorers: context-blind, emoji oracle, bag of cue words
 ``cli``        ``python -m srs_lib synth``
 """
 from srs_lib.synth.presets import PRESETS, Preset, get_preset

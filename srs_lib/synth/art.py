@@ -30,7 +30,6 @@ from srs_lib.synth.inventory import load_artwork
 
 #: Side of a sticker, as in the release (``npy_stickers/*/*.npy`` are 128×128×3 uint8).
 STICKER_SIZE = 128
-BACKGROUNDS = ("flat", "gradient", "stripes", "dots", "checks", "texture")
 
 
 @dataclass(frozen=True)

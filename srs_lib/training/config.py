@@ -16,7 +16,7 @@ class TrainConfig:
     """What a training run does. Defaults are the paper's configuration."""
 
     model: str = "srs"
-    """Which ranking model (see :data:`srs_lib.training.models.MODELS`)."""
+    """Which ranking model (see :data:`srs_lib.models.registry.MODELS`)."""
     model_options: dict = field(default_factory=dict)
     """Extra keyword arguments of the model (e.g. ablation switches: ``use_din=False``)."""
     backbone: str = "inception_v3"
@@ -97,6 +97,12 @@ PROFILES: dict[str, TrainConfig] = {
         auto_test_step=12, log_step=6, workers=1,
     ),
 }
+
+#: The corpus each profile runs on out of the box: an embedded preset and its seed (generated
+#: into ``data/<preset>`` when missing), or None for the real StickerChat, whose folder the
+#: user names with ``--base_path``.
+DEFAULT_CORPUS: dict[str, tuple[str, int] | None] = {"paper": None, "cpu": ("small", 0),
+                                                     "ci": ("tiny", 0)}
 
 
 # "w/o X" ablations of the paper's Table 4, as configuration changes.

@@ -9,7 +9,7 @@ fancy-indexing read per batch. No sticker file is opened while training.
 Candidate protocols (:data:`PROTOCOLS`):
 
 ``random``  the paper: the ground truth plus ``n - 1`` distinct random stickers of its set
-            (:func:`srs_lib.candidates.draw_candidates`). For evaluation the draw of a
+            (:func:`srs_lib.data.candidates.draw_candidates`). For evaluation the draw of a
             context depends only on the evaluation seed and the context's line number, so
             every model sees the same candidates (and the SSIM analysis the same pairs).
             For training it is redrawn every epoch from ``(seed, epoch, line)``.
@@ -32,8 +32,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from srs_lib.candidates import context_rng, draw_candidates, first_in_set_candidates
 from srs_lib.data.cache import StickerCache
+from srs_lib.data.candidates import (
+    context_rng,
+    draw_candidates,
+    first_in_set_candidates,
+)
 from srs_lib.data.corpus import Corpus, SplitReport, iter_split
 from srs_lib.data.vocab import encode_contexts
 

@@ -18,7 +18,7 @@ import json
 import os
 import typing
 
-from srs_lib.training.config import ABLATIONS, ablation_changes
+from srs_lib.training.config import ABLATIONS, PROFILES, ablation_changes
 
 
 def _field_type(field: dataclasses.Field):
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file evaluated every --auto_test_step steps (default: %(default)s)")
     parser.add_argument("--final_test_path", default="release_test.json",
                         help="file the best checkpoint is finally evaluated on (default: %(default)s)")
-    parser.add_argument("--profile", default="cpu", choices=("cpu", "paper", "ci"),
+    parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES),
                         help="defaults for every option below (default: %(default)s)")
     parser.add_argument("--ablation", nargs="*", default=[], choices=sorted(ABLATIONS),
                         help="the paper's Table 4 ablations: SRS w/o pretrain, Classify, DIN, FR")

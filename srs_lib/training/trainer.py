@@ -39,17 +39,19 @@ import keras
 import numpy as np
 from keras import ops
 
+from srs_lib.analysis.metrics import ranking_metrics
 from srs_lib.data.corpus import Corpus
 from srs_lib.files import write_text_atomically
-from srs_lib.losses import emoji_loss, hinge_loss
-from srs_lib.metrics import ranking_metrics
+from srs_lib.layers.masking import MASK_VALUE
 from srs_lib.models.registry import build_model
 from srs_lib.training.config import TrainConfig
-from srs_lib.training.pipeline import (RankingBatches, emoji_labels, encode_split,
-                                       evaluation_batches)
-
-MASKED_SCORE = -1e9
-"""Score given to padding candidates: no hinge violation, ranked below every real one."""
+from srs_lib.training.losses import emoji_loss, hinge_loss
+from srs_lib.training.pipeline import (
+    RankingBatches,
+    emoji_labels,
+    encode_split,
+    evaluation_batches,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,7 +106,7 @@ def score_batches(model, batches: RankingBatches, limit: int | None = None):
     """Scores of every context of ``batches`` (in split order, at most ``limit``).
 
     Returns ``(scores, labels, index)``: scores (contexts, candidates) float32 with
-    :data:`MASKED_SCORE` on padding slots, the positive's slot, and the samples' positions
+    :data:`MASK_VALUE` on padding slots, the positive's slot, and the samples' positions
     in the split.
     """
     import torch
@@ -116,7 +118,7 @@ def score_batches(model, batches: RankingBatches, limit: int | None = None):
         with torch.no_grad():  # Keras on torch records gradients unless told not to
             out = model(_to_tensors(inputs), training=False)
         batch_scores = ops.convert_to_numpy(ops.cast(out["scores"], "float32"))
-        scores.append(np.where(targets["candidate_mask"], batch_scores, MASKED_SCORE))
+        scores.append(np.where(targets["candidate_mask"], batch_scores, MASK_VALUE))
         labels.append(targets["label"])
         index.append(targets["index"])
         seen += len(targets["label"])
@@ -229,7 +231,7 @@ class Trainer:
             return emoji, {"emoji": emoji}
         out = self.model(inputs, training=training)
         mask = ops.convert_to_tensor(targets["candidate_mask"])
-        scores = ops.where(mask, ops.cast(out["scores"], "float32"), MASKED_SCORE)
+        scores = ops.where(mask, ops.cast(out["scores"], "float32"), MASK_VALUE)
         hinge = ops.mean(hinge_loss(ops.convert_to_tensor(targets["label"]), scores,
                                     self.config.margin))
         if not self.config.classify:
@@ -407,7 +409,7 @@ class Trainer:
         seconds = time.monotonic() - start
         metrics = ranking_metrics(scores, labels)
         np.savez_compressed(self.root / "test_scores.npz", scores=scores, labels=labels,
-                            lines=test_split.lines[index], mask=scores > MASKED_SCORE)
+                            lines=test_split.lines[index], mask=scores > MASK_VALUE)
         report = {
             "model": self.config.model,
             "test": metrics,

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from PIL import Image
 
-from srs_lib import experiments
+from srs_lib.experiments import runner as experiments
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from srs_lib.provenance import machine_description
+from srs_lib.training.config import PROFILES
 
 
 def _sync(device: str) -> None:
@@ -32,18 +33,6 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
-
-
-def machine_description() -> dict:
-    import keras
-    import torch
-
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "keras": keras.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: int = 3,
@@ -109,7 +98,7 @@ def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: i
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
-    parser.add_argument("--profile", default="cpu", choices=("cpu", "paper", "ci"))
+    parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
     parser.add_argument("--steps", type=int, default=20, help="timed training steps (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--batches", type=int, default=40, help="batches the loader assembles (default: %(default)s)")

@@ -3,26 +3,16 @@
 The chapters of the book are jupytext percent scripts, ``book/NN_topic.py``. This module
 converts a script to a notebook one way (never the reverse: executed notebooks are never
 synced back into the sources), injects the parameters of a named *profile* with papermill,
-executes it, and writes the executed notebook where it is needed:
-
-``notebooks``  the committed ``book/NN_topic.ipynb`` files, executed with the ``ci`` profile:
-               the baseline that nbval compares against in ``make test``;
-``book``       every chapter executed with a profile (``cpu`` by default) into
-               ``_build/executed/<profile>/`` and the HTML book built from a staged copy of
-               the sources, so that building the book changes no tracked file;
-``build``      the HTML book built from the committed notebooks as they are;
-``corpus``     make sure the corpus a profile runs on exists (generating it if needed);
-``run comparison``  the experiment grid of Tables 3 and 4 (:mod:`srs_lib.comparison`): the
-               training chapter once per model and ablation, into
-               ``results/comparison/<profile>/``.
+executes it, writes the executed notebook where it is needed (:func:`run_chapters`), and
+builds the HTML book (:func:`stage_book`, :func:`build_html`). The command line around it
+is :mod:`srs_lib.experiments.command`.
 
 A chapter that fails is reported with its name and the cell that failed; the others still
-run, and the command exits non-zero at the end. Re-running skips a chapter whose source,
-parameters, library code and corpus are unchanged since its last successful run.
+run. Re-running skips a chapter whose source, parameters, library code and corpus are
+unchanged since its last successful run.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -33,21 +23,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srs_lib.report import RESULTS_SUFFIX
+from srs_lib.experiments.report import RESULTS_SUFFIX
+from srs_lib.provenance import ROOT
+from srs_lib.training.config import DEFAULT_CORPUS, PROFILES
 
-ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 BUILD = ROOT / "_build"
-
-# What each named profile runs on. ``corpus`` names a generated corpus (preset, seed) under
-# data/; ``base_path`` is passed to every chapter, relative to book/ (papermill runs there).
-PROFILES: dict[str, dict] = {
-    "ci": {"corpus": ("tiny", 0), "params": {"base_path": "../data/tiny", "profile": "ci"}},
-    "cpu": {"corpus": ("small", 0), "params": {"base_path": "../data/small", "profile": "cpu"}},
-    # The real corpus: the caller gives --base_path.
-    "paper": {"corpus": None, "params": {"profile": "paper"}},
-}
-
 
 @dataclass
 class ChapterRun:
@@ -87,20 +68,24 @@ def chapters_from_toc(toc: Path = ROOT / "_toc.yml") -> list[str]:
 
 
 def profile_parameters(profile: str, base_path: str | None = None) -> dict:
-    """The parameters a profile injects into every chapter."""
+    """The parameters a profile injects into every chapter: its name and the corpus
+    (``base_path``: the profile's embedded corpus under data/, relative to book/ where
+    papermill runs the chapters, unless the caller names one)."""
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    params = dict(PROFILES[profile]["params"])
+    params = {"profile": profile}
     if base_path:
         params["base_path"] = str(Path(base_path).resolve())
-    if "base_path" not in params:
+    elif DEFAULT_CORPUS[profile] is not None:
+        params["base_path"] = f"../data/{DEFAULT_CORPUS[profile][0]}"
+    else:
         raise SystemExit(f"profile {profile!r} runs on the real corpus: give --base_path DIR")
     return params
 
 
 def ensure_corpus(profile: str) -> Path | None:
     """Generate the profile's default corpus under data/ when it is missing."""
-    spec = PROFILES[profile]["corpus"]
+    spec = DEFAULT_CORPUS[profile]
     if spec is None:
         return None
     preset, seed = spec
@@ -177,7 +162,10 @@ def _relative_papermill_paths(notebook_path: Path) -> None:
 
 def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: Path,
                     force: bool = False, progress: bool = True) -> ChapterRun:
-    """Execute one chapter with papermill into ``output``; skip it when nothing changed."""
+    """Execute one chapter with papermill into ``output``; skip it when nothing changed.
+
+    With ``progress``, what the chapter's cells print is streamed to this process's
+    standard output and error while it runs."""
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -199,7 +187,12 @@ def execute_chapter(chapter: str, parameters: dict, output: Path, *, stamp_dir: 
     try:
         papermill.execute_notebook(str(source), str(output), parameters=injected,
                                    kernel_name="python3", cwd=str(BOOK),
-                                   progress_bar=progress)
+                                   progress_bar=False,
+                                   # The chapter's own output (a training log, say) goes to
+                                   # the terminal as it is written: a long chapter shows how
+                                   # far it is.
+                                   stdout_file=sys.stdout if progress else None,
+                                   stderr_file=sys.stderr if progress else None)
     except PapermillExecutionError as err:
         first_line = (err.source or "").strip().splitlines()[:1]
         message = (f"cell {err.cell_index} of the executed notebook (execution count "
@@ -255,6 +248,9 @@ def stage_book(executed: Path, stage: Path) -> None:
             shutil.copytree(path, stage / "book" / path.name)
     for notebook in executed.glob("*.ipynb"):
         shutil.copy2(notebook, stage / "book" / notebook.name)
+    # The chapters show the library's code with `literalinclude` (paths from the book's root).
+    shutil.copytree(ROOT / "srs_lib", stage / "srs_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def build_html(source: Path) -> int:
@@ -267,63 +263,3 @@ def build_html(source: Path) -> int:
                "--path-output", str(ROOT)]
     print("[book] " + " ".join(command[1:]), flush=True)
     return subprocess.run(command).returncode
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("notebooks", "book", "build", "corpus", "run"),
-                        help="notebooks: re-execute the committed ci notebooks; book: execute "
-                             "every chapter with a profile and build the HTML book; build: "
-                             "build the HTML book from the committed notebooks; corpus: make "
-                             "sure the profile's corpus exists; run GRID: run an experiment grid")
-    parser.add_argument("grid", nargs="?", choices=("comparison",),
-                        help="with run: the grid (comparison: Tables 3 and 4)")
-    parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
-    parser.add_argument("--base_path", help="corpus to run on (required for --profile paper)")
-    parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
-    parser.add_argument("--force", action="store_true",
-                        help="re-run unchanged chapters (grid entries already done) too")
-    parser.add_argument("--entries", nargs="*", help="with run: only these grid entries")
-    parser.add_argument("--results_dir", help="with run: where grids are written "
-                                              "(default: results/comparison)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="with run: runner processes side by side, each on its own entries "
-                             "with cpu_count // jobs torch threads (default: %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.action == "build":
-        return build_html(ROOT)
-    if not args.base_path:
-        ensure_corpus(args.profile)
-    if args.action == "corpus":
-        return 0
-    parameters = profile_parameters(args.profile, args.base_path)
-    if args.action == "run":
-        from srs_lib import comparison
-
-        if args.grid is None:
-            raise SystemExit("run needs a grid: experiments run comparison")
-        results = (Path(args.results_dir) if args.results_dir else comparison.RESULTS).resolve()
-        if args.jobs > 1:
-            return comparison.run_grid_in_parallel(args.profile, args.jobs, results=results,
-                                                   names=args.entries, force=args.force,
-                                                   base_path=args.base_path)
-        return comparison.run_grid(args.profile, parameters, results=results,
-                                   names=args.entries, force=args.force)
-    chapters = args.chapters or chapters_from_toc()
-    if args.action == "notebooks":
-        if args.profile != "ci":
-            raise SystemExit("the committed notebooks hold the ci profile's outputs: use --profile ci")
-        # One torch thread in the kernels, as `make nbval` uses: trained numbers depend on the
-        # order of float reductions, so on the thread count.
-        os.environ["OMP_NUM_THREADS"] = "1"
-        runs = run_chapters(chapters, parameters, BOOK, stamp_dir=BUILD / "stamps" / "notebooks",
-                            force=args.force)
-        return 1 if any(r.status == "failed" for r in runs) else 0
-    executed = BUILD / "executed" / args.profile
-    runs = run_chapters(chapters, parameters, executed, stamp_dir=executed, force=args.force)
-    stage_book(executed, BUILD / "stage" / args.profile)
-    status = build_html(BUILD / "stage" / args.profile)
-    if status == 0:
-        print(f"[book] built {BUILD / 'html' / 'index.html'}", flush=True)
-    return 1 if status or any(r.status == "failed" for r in runs) else 0

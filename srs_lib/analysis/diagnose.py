@@ -26,6 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from srs_lib.files import write_json_atomically
+from srs_lib.provenance import corpus_description, current_commit, machine_description
+from srs_lib.training.config import PROFILES, profile_config
+from srs_lib.training.trainer import Trainer
+
 #: name: (what the run changes, the training-configuration changes).
 VARIANTS: dict[str, tuple[str, dict]] = {
     "defaults": ("the profile as it is", {}),
@@ -50,9 +55,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int = 600,
                 eval_limit: int | None = 600, cache_dir=None, verbose: bool = True) -> dict:
     """Train one variant and return its row (validation metrics, steps, wall time)."""
-    from srs_lib.training.config import profile_config
-    from srs_lib.training.trainer import Trainer
-
     what, changes = VARIANTS[name]
     config = profile_config(profile, **changes)
     steps = (config.emoji_steps if config.classify else 0) + joint_steps
@@ -72,10 +74,6 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
 def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
                   force: bool = False, **options) -> dict:
     """Run the named variants (all by default); returns (and writes) the whole record."""
-    from srs_lib.bench import machine_description
-    from srs_lib.files import write_json_atomically
-    from srs_lib.report import corpus_description, current_commit
-
     names = list(names or VARIANTS)
     unknown = set(names) - set(VARIANTS)
     if unknown:
@@ -122,7 +120,7 @@ def diagnosis_frame(record: dict):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
-    parser.add_argument("--profile", default="cpu", choices=("cpu", "paper", "ci"))
+    parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
     parser.add_argument("--runs", nargs="*", choices=list(VARIANTS), default=None,
                         help="which variants (default: all)")
     parser.add_argument("--joint_steps", type=int, default=600,

@@ -121,7 +121,9 @@ def paired_significance(a, b, alpha: float = 0.01) -> Significance:
     p = 1 (no difference); all equal to c ≠ 0 gives t = ±inf, p = 0 (a difference that
     every context agrees on).
     """
-    from scipy import stats  # imported here: scipy.stats costs ~0.5 s, only this function needs it
+    from scipy import (
+        stats,  # imported here: scipy.stats costs ~0.5 s, only this function needs it
+    )
 
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

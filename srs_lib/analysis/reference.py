@@ -1,13 +1,16 @@
 """Reference scorers: how hard is a corpus, and where is its signal?
 
-Three scorers bracket what a model can do on a corpus, each evaluated on the paper's task
+Scorers that bracket what a model can do on a corpus, each evaluated on the paper's task
 (1 ground truth + 9 distinct random negatives of its set, drawn by
-:func:`srs_lib.candidates.draw_candidates` with ``context_rng(seed, line)``: the same
-candidates as the SSIM analysis):
+:func:`srs_lib.data.candidates.draw_candidates` with ``context_rng(seed, line)``: the same
+candidates as the SSIM analysis and as training's evaluation), and measured with the
+paper's metrics (:func:`srs_lib.analysis.metrics.ranking_metrics`):
 
-``context_blind_scores``  a sticker's popularity as a ground truth in the training split
+``popularity_scores``     a sticker's popularity as a ground truth in the training split
                           (add-one smoothed). It never reads the dialog: if it beats
-                          chance, the corpus leaks the answer through popularity.
+                          chance, the corpus leaks the answer through popularity. (The
+                          trained sticker-only model is the *context-blind* baseline,
+                          :class:`~srs_lib.models.context_blind.ContextBlind`.)
 ``emoji_oracle_scores``   knows the ground truth's emoji label and scores 1 every
                           candidate with that label (0 otherwise). Not 1.0, because
                           stickers of a set share emojis.
@@ -17,7 +20,8 @@ candidates as the SSIM analysis):
                           generator's cue lexicon (``synth_info.json``), so it shows the
                           signal is there; a model must learn it.
 
-Ties are broken at random (seeded per sample), so a constant scorer scores chance.
+Ties are broken at random (seeded per sample; :func:`tie_broken`), so a constant scorer
+scores chance; the metrics then see no tie.
 
 Sets with fewer than 10 stickers: all their other stickers are the negatives (fewer
 candidates, as :func:`draw_candidates` does); chance is then ``1 / n_candidates`` for
@@ -29,14 +33,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from srs_lib.candidates import N_CANDIDATES, context_rng, draw_candidates
+from srs_lib.analysis.metrics import ranking_metrics
+from srs_lib.data import StickerStore, load_split
+from srs_lib.data.candidates import N_CANDIDATES, context_rng, draw_candidates
+from srs_lib.layers.masking import MASK_VALUE
+from srs_lib.paper import METRICS
 
 #: Default recency decay of the bag-of-cue-words scorer.
 CUE_DECAY = 0.6
@@ -55,8 +62,6 @@ class Sample:
 
 def read_samples(base_path: str, split: str, store=None) -> tuple[list[Sample], dict[str, int]]:
     """The usable samples of a split (rules of :mod:`srs_lib.data.corpus`) and the skip counts."""
-    from srs_lib.data import load_split
-
     dialogs, report = load_split(base_path, split, store)
     samples = [
         Sample(d.line, tuple(tuple(u.tokens) for u in d.utterances), d.current.sticker_set_id,
@@ -81,7 +86,7 @@ def fit_popularity(samples: Sequence[Sample]) -> Counter:
     return Counter((s.set_id, s.sticker_id) for s in samples)
 
 
-def context_blind_scores(popularity: Counter, set_id: int, candidates: Sequence[int]) -> np.ndarray:
+def popularity_scores(popularity: Counter, set_id: int, candidates: Sequence[int]) -> np.ndarray:
     """``log(1 + count)`` of each candidate as a training ground truth; ignores the dialog."""
     return np.log1p(np.array([popularity.get((set_id, c), 0) for c in candidates], dtype=np.float64))
 
@@ -117,29 +122,23 @@ def cue_word_scores(
 # --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
-def rank_of_positive(scores: np.ndarray, rng: np.random.Generator) -> int:
-    """1-based rank of candidate 0 when sorting by score, ties broken at random."""
+def tie_broken(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scores with ties broken at random: each candidate's score becomes ``n - position``
+    in the order by score (ties in a random order), so no two are equal."""
     scores = np.asarray(scores, dtype=np.float64)
-    tie_break = rng.random(len(scores))
-    order = np.lexsort((tie_break, -scores))
-    return int(np.flatnonzero(order == 0)[0]) + 1
+    order = np.lexsort((rng.random(len(scores)), -scores))
+    ranked = np.empty(len(scores))
+    ranked[order] = len(scores) - np.arange(len(scores))
+    return ranked
 
 
-def metrics_from_ranks(ranks: Sequence[int], n_candidates: Sequence[int]) -> dict[str, float]:
-    """MAP (= MRR with one positive), R@1, R@2, R@5, and the chance MAP and R@1."""
-    ranks = np.asarray(ranks, dtype=np.float64)
-    n = np.asarray(n_candidates, dtype=np.float64)
-    if len(ranks) == 0:
-        return {}
-    harmonic = np.array([np.sum(1.0 / np.arange(1, k + 1)) / k for k in n.astype(int)])
-    return {
-        "MAP": float(np.mean(1.0 / ranks)),
-        "R@1": float(np.mean(ranks <= 1)),
-        "R@2": float(np.mean(ranks <= 2)),
-        "R@5": float(np.mean(ranks <= 5)),
-        "chance_MAP": float(np.mean(harmonic)),
-        "chance_R@1": float(np.mean(1.0 / n)),
-    }
+def chance_levels(sizes: Sequence[int], n_candidates: int = N_CANDIDATES) -> dict[str, float]:
+    """What a scorer that ranks at random earns on average, given each context's number of
+    real candidates k (``sizes``; at most ``n_candidates``): ``MAP`` the mean of
+    (1/k)·Σ_r 1/r and ``R{n}@1`` the mean of 1/k."""
+    k = np.asarray(sizes, dtype=int)
+    harmonic = np.array([np.sum(1.0 / np.arange(1, size + 1)) / size for size in k])
+    return {"MAP": float(harmonic.mean()), f"R{n_candidates}@1": float(np.mean(1.0 / k))}
 
 
 def evaluate(
@@ -154,11 +153,12 @@ def evaluate(
     """Every reference scorer on ``split``, with popularity fitted on the training split.
 
     ``full_sets_only`` scores only samples whose set has at least ``n_candidates``
-    stickers (chance exactly ``1 / n_candidates``). Returns
-    ``{"samples", "skipped", "fewer_candidates", "scorers": {name: metrics}}``.
+    stickers (chance exactly ``1 / n_candidates``). Returns ``{"samples", "skipped",
+    "fewer_candidates", "chance": chance_levels(...), "scorers": {name: metrics}}``, the
+    metrics those of :func:`~srs_lib.analysis.metrics.ranking_metrics` (``MAP``,
+    ``R10@1``, ...) over ``n_candidates`` columns, padded candidates scored
+    :data:`~srs_lib.layers.masking.MASK_VALUE`.
     """
-    from srs_lib.data import StickerStore
-
     store = StickerStore(base_path)
     train, _ = read_samples(base_path, "train", store)
     popularity = fit_popularity(train)
@@ -166,14 +166,14 @@ def evaluate(
     has_info = os.path.exists(os.path.join(base_path, "synth_info.json"))
     cue_table = read_cue_table(base_path) if has_info else None
     scorers: dict[str, Callable] = {
-        "context_blind": lambda s, c, labels: context_blind_scores(popularity, s.set_id, c),
+        "popularity": lambda s, c, labels: popularity_scores(popularity, s.set_id, c),
         "emoji_oracle": lambda s, c, labels: emoji_oracle_scores(s.label, labels),
     }
     if cue_table is not None:
         scorers["cue_words"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, decay)
         scorers["cue_words_last_utterance"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, 0.0)
         scorers["cue_words_no_recency"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, 1.0)
-    ranks = {name: [] for name in scorers}
+    scores = {name: [] for name in scorers}
     sizes: list[int] = []
     skipped.update({"single_sticker_set": 0, "small_set_excluded": 0})
     for sample in samples:
@@ -189,8 +189,11 @@ def evaluate(
         labels = [sticker_set.emoji(c) for c in candidates]
         tie_rng = np.random.default_rng([seed, sample.line, 1])
         for name, scorer in scorers.items():
-            ranks[name].append(rank_of_positive(scorer(sample, candidates, labels), tie_rng))
+            row = np.full(n_candidates, MASK_VALUE)
+            row[:len(candidates)] = tie_broken(scorer(sample, candidates, labels), tie_rng)
+            scores[name].append(row)
         sizes.append(len(candidates))
+    positives = np.zeros(len(sizes), dtype=np.int64)  # draw_candidates puts the positive first
     return {
         "split": split,
         "seed": seed,
@@ -198,8 +201,37 @@ def evaluate(
         "fewer_candidates": int(sum(k < n_candidates for k in sizes)),
         "skipped": skipped,
         "cue_decay": decay,
-        "scorers": {name: metrics_from_ranks(r, sizes) for name, r in ranks.items()},
+        "chance": chance_levels(sizes, n_candidates) if sizes else {},
+        "scorers": {name: ranking_metrics(np.stack(rows), positives) if rows else {}
+                    for name, rows in scores.items()},
     }
+
+
+#: Display names of the reference scorers of :func:`evaluate`.
+SCORER_NAMES = {
+    "chance": "chance",
+    "popularity": "popularity (training split; reads no dialog)",
+    "cue_words": "cue words, recency-weighted",
+    "cue_words_last_utterance": "cue words, last utterance only",
+    "cue_words_no_recency": "cue words, no recency weighting",
+    "emoji_oracle": "emoji oracle (knows the answer's label)",
+}
+
+
+def reference_rows(result: dict) -> list[dict]:
+    """One row per scorer of :func:`evaluate`, chance first.
+
+    Keys: ``scorer`` (the evaluate name), ``name`` (for display) and the metrics of
+    :data:`srs_lib.paper.METRICS` (``None`` for chance where it has no value).
+    """
+    if not result["scorers"]:
+        return []
+    rows = [{"scorer": "chance", "name": SCORER_NAMES["chance"],
+             **{m: result["chance"].get(m) for m in METRICS}}]
+    for scorer, metrics in result["scorers"].items():
+        rows.append({"scorer": scorer, "name": SCORER_NAMES.get(scorer, scorer),
+                     **{m: metrics[m] for m in METRICS}})
+    return rows
 
 
 def format_evaluation(result: dict) -> str:
@@ -208,14 +240,11 @@ def format_evaluation(result: dict) -> str:
         f"Reference scorers on {result['split']} ({result['samples']} samples, "
         f"{result['fewer_candidates']} with fewer than {N_CANDIDATES} candidates; skipped "
         + ", ".join(f"{k} {v}" for k, v in result["skipped"].items()) + ")",
-        f"{'scorer':<26}{'MAP':>7}{'R@1':>7}{'R@2':>7}{'R@5':>7}",
+        f"{'scorer':<26}" + "".join(f"{m:>8}" for m in METRICS),
     ]
-    first = None
-    for name, m in result["scorers"].items():
-        first = first or m
-        lines.append(f"{name:<26}{m['MAP']:>7.3f}{m['R@1']:>7.3f}{m['R@2']:>7.3f}{m['R@5']:>7.3f}")
-    if first:
-        lines.append(f"{'chance':<26}{first['chance_MAP']:>7.3f}{first['chance_R@1']:>7.3f}")
+    for row in reference_rows(result):
+        lines.append(f"{row['scorer']:<26}" + "".join(
+            f"{row[m]:>8.3f}" if row[m] is not None else f"{'':>8}" for m in METRICS))
     return "\n".join(lines)
 
 
@@ -236,8 +265,3 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2) if args.json else format_evaluation(result))
     return 0 if result["samples"] else 1
 
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="python -m srs_lib.synth.reference")
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))

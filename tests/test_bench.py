@@ -1,0 +1,37 @@
+"""The benchmark command: one run measures the loader, training and evaluation together."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from srs_lib import cli
+from srs_lib.training.bench import run_benchmark
+
+
+@pytest.fixture
+def corpus_path(make_corpus):
+    return make_corpus(extra_samples=30)
+
+
+def test_benchmark_measures_every_stage_on_the_requested_options(corpus_path):
+    result = run_benchmark(corpus_path, "ci", steps=2, warmup=1, batches=3, batch_size=4,
+                           hidden=8)
+    assert result["config"]["batch_size"] == 4 and result["config"]["hidden"] == 8
+    assert result["config"]["steps"] == 3  # the warm-up and the timed steps
+    for key in ("pipeline_contexts_per_s", "train_contexts_per_s", "eval_contexts_per_s",
+                "train_seconds_per_step", "peak_rss_mib"):
+        assert result[key] > 0, key
+    assert result["loader_headroom"] == pytest.approx(
+        result["pipeline_contexts_per_s"] / result["train_contexts_per_s"])
+    assert result["device"] == "cpu" and result["machine"]["cpu_count"] >= 1
+
+
+def test_command_writes_the_json_it_prints(corpus_path, tmp_path, capsys):
+    out = tmp_path / "bench" / "ci.json"
+    assert cli.main(["bench", "--base_path", str(corpus_path), "--profile", "ci", "--steps", "1",
+                     "--warmup", "1", "--batches", "2", "--batch_size", "4",
+                     "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert f"{saved['train_contexts_per_s']:.1f}" in printed and saved["profile"] == "ci"

@@ -1,0 +1,36 @@
+"""Provenance of results: the corpus's name, the commit (marked when sources differ), the machine."""
+from __future__ import annotations
+
+import subprocess
+
+from srs_lib import provenance
+
+
+def test_real_corpus_is_named_as_such(tmp_path):
+    assert provenance.corpus_description(tmp_path) == "StickerChat"
+
+
+def test_commit_is_marked_when_the_sources_differ(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    (tmp_path / "srs_lib").mkdir()
+    (tmp_path / "srs_lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "results.json").write_text("{}\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert provenance.current_commit(tmp_path) == head
+    (tmp_path / "results.json").write_text("{\"a\": 1}\n")  # an output, not a source
+    assert provenance.current_commit(tmp_path) == head
+    (tmp_path / "srs_lib" / "a.py").write_text("x = 2\n")
+    assert provenance.current_commit(tmp_path) == f"{head}+changes"
+
+
+def test_machine_is_described_with_the_library_versions():
+    import keras
+    import torch
+
+    machine = provenance.machine_description()
+    assert machine["torch"] == torch.__version__ and machine["keras"] == keras.__version__
+    assert machine["cpu_count"] >= 1 and machine["python"].count(".") == 2
