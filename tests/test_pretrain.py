@@ -3,8 +3,10 @@ committed weights that the name "openmoji" loads."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import socket
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from srs_lib.training.pretrain_data import (
     eligible_classes, font_emojis, mirror_safe, outside_corpus, without_variation)
 
 ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = weights.FOLDER / "small_cnn_openmoji"
 
 
 def _classes(*emojis):
@@ -220,7 +223,52 @@ def test_pretraining_is_reproducible(tmp_path):
         np.testing.assert_array_equal(ops.convert_to_numpy(x), ops.convert_to_numpy(y))
 
 
-# --- named weights -------------------------------------------------------------------
+# --- the committed weights ------------------------------------------------------------
+
+def test_committed_weights_are_small_licensed_and_described():
+    files = sorted(p.name for p in COMMITTED.iterdir())
+    assert files == ["LICENSE.md", "README.md", "provenance.json", "small_cnn.weights.h5"]
+    assert (COMMITTED / "small_cnn.weights.h5").stat().st_size < 4 * 2**20
+    licence = (COMMITTED / "LICENSE.md").read_text()
+    assert "CC BY-SA 4.0" in licence and pretrain_data.source_description()[
+        "attribution"] in licence
+    provenance = json.loads((COMMITTED / "provenance.json").read_text())
+    classes = provenance["classes"]["emojis"]
+    assert provenance["classes"]["count"] == len(classes) >= 300
+    # Still disjoint from the corpus as it is now: a new theme emoji would need new weights.
+    assert not {without_variation(c["emoji"]) for c in classes} & corpus_emojis()
+    accuracy = provenance["held_out_accuracy"]
+    assert accuracy["top1"] > 20 * accuracy["chance"] and accuracy["top5"] > accuracy["top1"]
+    assert provenance["images"]["image_size"] == 48 and provenance["torch_threads"] >= 1
+    # The folder's README quotes this run: its command and held-out accuracy.
+    readme = " ".join((COMMITTED / "README.md").read_text().replace("\\\n", " ").split())
+    assert provenance["command"] in readme and provenance["commit"] in readme
+    assert f"top-1 {accuracy['top1']:.4f}, top-5 {accuracy['top5']:.4f}" in readme
+
+
+def test_package_data_ships_the_committed_weights():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = config["package-data"]["srs_lib.weights"]
+    for path in COMMITTED.iterdir():
+        relative = path.relative_to(weights.FOLDER).as_posix()
+        assert any(fnmatch.fnmatch(relative, p) for p in patterns), relative
+
+
+@pytest.mark.parametrize("image_size", [32, 48])
+def test_committed_weights_load_offline_by_name(offline, image_size):
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=image_size,
+                             backbone_weights="openmoji", code="emoji")
+    stored = build_backbone("small_cnn", 48, weights.resolve_weights("openmoji", "small_cnn"))
+    for a, b in zip(encoder.backbone.weights, stored.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    stickers = np.random.default_rng(0).integers(0, 256, (2, 3, 128, 128, 3)).astype("uint8")
+    outputs = [ops.convert_to_numpy(x) for x in encoder(stickers)]
+    assert all(np.isfinite(x).all() for x in outputs)
+    feature_map, top = (ops.convert_to_numpy(x) for x in encoder.backbone(
+        encoder.preprocess(stickers.reshape(-1, 128, 128, 3))))
+    assert top.shape[1:3] == (image_size // 16,) * 2 and top.std() > 0
+    assert encoder.get_config()["backbone_weights"] == "openmoji"
+
 
 def test_named_weights_errors(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="for backbone 'small_cnn', not 'inception_v3'"):

