@@ -270,6 +270,32 @@ def test_committed_weights_load_offline_by_name(offline, image_size):
     assert encoder.get_config()["backbone_weights"] == "openmoji"
 
 
+def test_the_ci_profile_with_the_openmoji_backbone_round_trips(offline, tmp_path,
+                                                               monkeypatch):
+    """What flipping the ``ci`` profile to the committed weights gives: SRS starts from
+    them, and a saved model loads in safe mode without reading them again."""
+    from srs_lib.models.registry import build_model
+    from srs_lib.training.config import profile_config
+
+    config = profile_config("ci", backbone_weights="openmoji", pretrained=True)
+    model = build_model(config, vocab_size=30, n_emoji=5)
+    stored = build_backbone("small_cnn", 32, weights.resolve_weights("openmoji", "small_cnn"))
+    for a, b in zip(model.sticker_encoder.backbone.weights, stored.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    rng = np.random.default_rng(0)
+    inputs = {"contexts": rng.integers(4, 30, (2, 3, 4)).astype("int32"),
+              "stickers": rng.integers(0, 256, (2, 3, 128, 128, 3)).astype("uint8")}
+    expected = {k: ops.convert_to_numpy(v) for k, v in model(inputs).items()}
+    assert all(np.isfinite(v).all() for v in expected.values())
+    model.save(tmp_path / "srs.keras")
+    monkeypatch.setitem(weights.NAMED_WEIGHTS, "openmoji",
+                        ("small_cnn", "absent/small_cnn.weights.h5"))
+    loaded = keras.saving.load_model(tmp_path / "srs.keras", safe_mode=True)
+    assert loaded.get_config()["backbone_weights"] == "openmoji"
+    for key, value in loaded(inputs).items():
+        np.testing.assert_allclose(ops.convert_to_numpy(value), expected[key], atol=1e-6)
+
+
 def test_named_weights_errors(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="for backbone 'small_cnn', not 'inception_v3'"):
         build_backbone("inception_v3", 128, "openmoji")
