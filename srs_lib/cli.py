@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ssim": ("srs_lib.analysis.ssim", "mean SSIM between each ground truth and its negatives (Figure 2)"),
     "train": ("srs_lib.training.train_command", "train a ranking model (the released code's command line)"),
     "evaluate": ("srs_lib.training.evaluate_command", "evaluate a saved model on a split"),
+    "pretrain": ("srs_lib.training.pretrain", "pretrain the small CNN backbone on OpenMoji art the corpus never uses"),
     "bench": ("srs_lib.training.bench", "training, evaluation and loader throughput and peak memory"),
     "diagnose": ("srs_lib.analysis.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
     "reference": ("srs_lib.analysis.reference", "reference scorers of a corpus: chance, popularity, oracles, cue words"),

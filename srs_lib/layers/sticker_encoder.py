@@ -33,6 +33,8 @@ import warnings
 import keras
 from keras import ops
 
+from srs_lib.weights import is_named, resolve_weights
+
 BACKBONES = ("inception_v3", "small_cnn")
 CODES = ("features", "emoji")
 EMOJI_CODE_EPSILON = 1e-6
@@ -48,13 +50,20 @@ def build_backbone(backbone, image_size, weights):
     """A Keras model mapping `(batch, size, size, 3)` images in [-1, 1] to two outputs.
 
     Returns a model with outputs `[feature_map, top]`: the p×p map that becomes O and the
-    last feature map, pooled into O_flat. `weights` is "imagenet" (Inception-v3 only), a
-    path given to `Model.load_weights` (a `.weights.h5`, `.keras` or Keras-applications
-    `.h5` file of the same backbone) or None (random initialisation). If ImageNet weights
-    cannot be loaded (no network), warns once and starts from random initialisation.
+    last feature map, pooled into O_flat. `weights` is "imagenet" (Inception-v3 only), the
+    name of weights shipped with the library (:data:`srs_lib.weights.NAMED_WEIGHTS`:
+    "openmoji", the small CNN pretrained by ``python -m srs_lib pretrain``; read from the
+    package, offline), a path given to `Model.load_weights` (a `.weights.h5`, `.keras` or
+    Keras-applications `.h5` file of the same backbone) or None (random initialisation).
+    If ImageNet weights cannot be loaded (no network), warns once and starts from random
+    initialisation; missing named weights are an error.
+
+    The small CNN is all convolutions, so its weights load at any `image_size`.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}.")
+    if is_named(weights):
+        weights = resolve_weights(weights, backbone)
     if weights == "imagenet" and backbone != "inception_v3":
         raise ValueError(
             f"There are no ImageNet weights for backbone {backbone!r}: pass weights=None "
@@ -115,7 +124,8 @@ class StickerEncoder(keras.layers.Layer):
         backbone: "inception_v3" (the paper) or "small_cnn" (CPU-sized runs).
         image_size: side the backbone sees; None: 128 for Inception-v3 (the stickers'
             own size, O is 6×6), 64 for the small CNN (O is 8×8).
-        backbone_weights: "imagenet", a weights file of the backbone, or None.
+        backbone_weights: "imagenet", the name of weights shipped with the library
+            ("openmoji" for the small CNN), a weights file of the backbone, or None.
         code: "features" (the paper's O and O_flat) or "emoji" (a fixed code of the
             predicted emoji as O_flat and as the single unit of O; see the module
             docstring).

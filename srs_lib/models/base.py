@@ -28,7 +28,8 @@ class StickerRanker(keras.Model):
         dropout: dropout rate (paper and released code: 0.1).
         backbone: "inception_v3" (the paper) or "small_cnn" (CPU-sized runs).
         image_size: side the backbone sees; None: its default (128, or 64 for small_cnn).
-        backbone_weights: where pretrained backbone weights come from: "imagenet" or a
+        backbone_weights: where pretrained backbone weights come from: "imagenet", the
+            name of weights shipped with the library ("openmoji", for the small CNN) or a
             weights file of the backbone.
         pretrained: False is "w/o pretrain": the backbone starts at random.
         classify: False is "w/o Classify": the emoji head stays, its loss weight is 0 (read

@@ -22,6 +22,9 @@ class TrainConfig:
     backbone: str = "inception_v3"
     image_size: int | None = None
     backbone_weights: str | None = "imagenet"
+    """Pretrained backbone weights: "imagenet" (Inception-v3), "openmoji" (the small CNN
+    pretrained by ``python -m srs_lib pretrain``, shipped in :mod:`srs_lib.weights`), a
+    weights file, or None. Used only when ``pretrained``."""
     pretrained: bool = True
     sticker_code: str = "features"
     """What the sticker encoder passes on: "features" (the paper's O and O_flat) or
