@@ -264,7 +264,7 @@ def test_committed_weights_load_offline_by_name(offline, image_size):
     stickers = np.random.default_rng(0).integers(0, 256, (2, 3, 128, 128, 3)).astype("uint8")
     outputs = [ops.convert_to_numpy(x) for x in encoder(stickers)]
     assert all(np.isfinite(x).all() for x in outputs)
-    feature_map, top = (ops.convert_to_numpy(x) for x in encoder.backbone(
+    feature_map, top = (ops.convert_to_numpy(x) for x in encoder.backbone_model(
         encoder.preprocess(stickers.reshape(-1, 128, 128, 3))))
     assert top.shape[1:3] == (image_size // 16,) * 2 and top.std() > 0
     assert encoder.get_config()["backbone_weights"] == "openmoji"
