@@ -35,6 +35,20 @@ def test_hinge_loss_sums_over_negatives():
     np.testing.assert_allclose(_numpy(hinge_loss(one_hot, SCORES)), HINGE, rtol=1e-6)
 
 
+def test_hinge_loss_mean_over_the_real_negatives():
+    # Row 0 has two negatives, 0.9 / 2; in row 1 the candidate 1 is padding (masked), so
+    # only candidate 0 is a negative: max(0, 1 - 2 + 1) = 0.
+    mask = np.array([[True, True, True], [True, False, True]])
+    np.testing.assert_allclose(_numpy(hinge_loss(POSITIVE, SCORES, reduction="mean")),
+                               HINGE / 2, rtol=1e-6)
+    np.testing.assert_allclose(_numpy(hinge_loss(POSITIVE, SCORES, mask=mask, reduction="mean")),
+                               [0.45, 0.0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(_numpy(hinge_loss(POSITIVE, SCORES, mask=mask)), [0.9, 0.0],
+                               rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        hinge_loss(POSITIVE, SCORES, reduction="max")
+
+
 def test_hinge_loss_margin():
     # Margin 0.1: row 0 has no violation; row 1 only 3 - 2 + 0.1.
     np.testing.assert_allclose(_numpy(hinge_loss(POSITIVE, SCORES, margin=0.1)), [0.0, 1.1],

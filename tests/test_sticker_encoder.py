@@ -153,6 +153,33 @@ def test_emoji_code_passes_no_ranking_gradient_to_the_backbone():
     assert not encoder.emoji_codes.trainable
 
 
+def test_without_rank_gradient_only_the_emoji_loss_reaches_the_backbone():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32, rank_gradient=False)
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((2, 2, 128, 128, 3)),
+                                                        training=True)
+    first_conv = encoder.backbone_model.trainable_weights[0]
+    (ops.sum(sticker_map) + ops.sum(sticker_vector)).backward()
+    assert first_conv.value.grad is None or not np.any(first_conv.value.grad.cpu().numpy())
+    assert np.any(encoder.map_projection.trainable_weights[0].value.grad.cpu().numpy())
+    ops.sum(emoji_logits[..., 0]).backward()
+    assert np.any(first_conv.value.grad.cpu().numpy())
+    # The same function as with the gradient: only the autograd graph differs.
+    with_gradient = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32)
+    stickers = _stickers((1, 3, 128, 128, 3))
+    with_gradient(stickers)
+    with_gradient.set_weights(encoder.get_weights())
+    for a, b in zip(encoder(stickers), with_gradient(stickers)):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), atol=1e-6)
+
+
+def test_pooled_code_is_o_flat_as_the_single_unit_of_o():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32, code="pooled")
+    sticker_map, sticker_vector, _ = encoder(_stickers((2, 3, 128, 128, 3)))
+    assert encoder.grid_size == 1 and tuple(sticker_map.shape) == (2, 3, 1, 1, 8)
+    np.testing.assert_array_equal(ops.convert_to_numpy(sticker_map)[:, :, 0, 0],
+                                  ops.convert_to_numpy(sticker_vector))
+
+
 def test_unknown_code_is_refused():
     with pytest.raises(ValueError, match="code must be one of"):
         StickerEncoder(5, hidden=8, backbone="small_cnn", code="pixels")

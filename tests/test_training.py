@@ -136,6 +136,47 @@ def test_the_joint_stage_starts_with_a_fresh_adam(corpus_path, tmp_path):
     np.testing.assert_allclose(moved.max(), CONFIG.learning_rate, rtol=1e-3)
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.1])
+def test_the_backbone_learning_rate_scale_is_applied_in_the_joint_stage(corpus_path, tmp_path, scale):
+    """On the first joint step Adam moves each weight by its learning rate: the backbone's
+    by ``backbone_lr_scale`` × that of the others, and not at all at 0."""
+    config = CONFIG.replace(backbone_lr_scale=scale)
+    trainer = Trainer(config, corpus_path, tmp_path, f"scale{scale}", verbose=False)
+    inputs, targets = trainer.train_batches[0]
+    for step in range(config.emoji_steps):
+        trainer.train_step(inputs, targets, step)
+    backbone = trainer.model.sticker_encoder.backbone_model.trainable_variables
+    words = trainer.model.utterance_encoder.trainable_variables
+    before = {id(v): np.array(v.numpy()) for v in backbone + words}
+    trainer.train_step(inputs, targets, config.emoji_steps)
+
+    def moved(variables):
+        return max(np.abs(v.numpy() - before[id(v)]).max() for v in variables)
+
+    np.testing.assert_allclose(moved(words), config.learning_rate, rtol=1e-3)
+    np.testing.assert_allclose(moved(backbone), scale * config.learning_rate, rtol=1e-3, atol=0)
+    assert ("joint_backbone" in trainer.optimizers) == (scale > 0)
+    trainer.save_checkpoint()
+    again = Trainer(config, corpus_path, tmp_path, f"scale{scale}", verbose=False)
+    assert again.restore()
+    assert int(again.optimizers["joint"].iterations.numpy()) == 1
+
+
+def test_the_hinge_reduction_reaches_the_loss(corpus_path, tmp_path):
+    """The mean over the (real) negatives is the sum divided by their number."""
+    losses = {}
+    for reduction in ("sum", "mean"):
+        config = CONFIG.replace(hinge_reduction=reduction, emoji_steps=0)
+        trainer = Trainer(config, corpus_path, tmp_path, reduction, verbose=False)
+        inputs, targets = trainer.train_batches[0]
+        losses[reduction] = trainer._losses(trainer_module._to_tensors(inputs), targets, "joint",
+                                            training=False)[1]["hinge"]
+    negatives = targets["candidate_mask"].sum(axis=1) - 1
+    assert (negatives == negatives[0]).all()  # a batch of full candidate lists
+    np.testing.assert_allclose(float(losses["mean"].detach()), float(losses["sum"].detach()) / negatives[0],
+                               rtol=1e-5)
+
+
 def test_a_shared_adam_carries_the_emoji_stage_step_count(corpus_path, tmp_path):
     """With ``shared_adam`` (kept to measure it) the joint stage's first update of a weight
     outside the sticker encoder is lr·(1-β1)/(1-β1^t)·√(1-β2^t)/√(1-β2), t = emoji_steps + 1:

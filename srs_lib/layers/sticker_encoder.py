@@ -36,7 +36,7 @@ from keras import ops
 from srs_lib.weights import is_named, resolve_weights
 
 BACKBONES = ("inception_v3", "small_cnn")
-CODES = ("features", "emoji")
+CODES = ("features", "pooled", "emoji")
 EMOJI_CODE_EPSILON = 1e-6
 DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64}
 SMALL_CNN_FILTERS = (32, 64, 128, 256)
@@ -126,9 +126,13 @@ class StickerEncoder(keras.layers.Layer):
             own size, O is 6×6), 64 for the small CNN (O is 8×8).
         backbone_weights: "imagenet", the name of weights shipped with the library
             ("openmoji" for the small CNN), a weights file of the backbone, or None.
-        code: "features" (the paper's O and O_flat) or "emoji" (a fixed code of the
-            predicted emoji as O_flat and as the single unit of O; see the module
-            docstring).
+        code: what the layer passes on: "features" (the paper's O and O_flat),
+            "pooled" (O_flat as the single unit of O, p = 1: the grid left out) or "emoji"
+            (a fixed code of the predicted emoji as O_flat and as the single unit of O;
+            see the module docstring). "pooled" and "emoji" are diagnostics.
+        rank_gradient: True (the paper): every loss trains the backbone. False: what the
+            ranker reads (O and O_flat) carries no gradient into the backbone, which
+            learns from the emoji loss alone (the projections still learn from both).
 
     Call arguments:
         inputs: `(batch, candidates, height, width, 3)` or `(batch, height, width, 3)`.
@@ -140,11 +144,12 @@ class StickerEncoder(keras.layers.Layer):
     """
 
     def __init__(self, n_emoji, hidden=100, backbone="inception_v3", image_size=None,
-                 backbone_weights=None, code="features", **kwargs):
+                 backbone_weights=None, code="features", rank_gradient=True, **kwargs):
         super().__init__(**kwargs)
         if code not in CODES:
             raise ValueError(f"code must be one of {CODES}, got {code!r}.")
         self.code = code
+        self.rank_gradient = rank_gradient
         self.n_emoji = n_emoji
         self.hidden = hidden
         self.backbone = backbone
@@ -172,7 +177,7 @@ class StickerEncoder(keras.layers.Layer):
             p = self.grid_size
             self.map_projection.build((None, p, p, self._map_channels))
             self.map_norm.build((None, p, p, self.hidden))
-        else:
+        elif self.code == "emoji":
             self.emoji_codes = self.add_weight(
                 shape=(self.n_emoji, self.hidden), initializer="random_normal",
                 trainable=False, name="emoji_codes")
@@ -189,11 +194,17 @@ class StickerEncoder(keras.layers.Layer):
         leading = tuple(shape[:-3])
         images = self.preprocess(ops.reshape(inputs, (-1, *shape[-3:])))
         feature_map, top = self.backbone_model(images, training=training)
-        sticker_vector = self.vector_norm(self.pooled_projection(ops.mean(top, axis=(1, 2))))
+        pooled = ops.mean(top, axis=(1, 2))
+        sticker_vector = self.vector_norm(self.pooled_projection(pooled))
         emoji_logits = self.emoji_head(sticker_vector)
+        if not self.rank_gradient:  # what the ranker reads carries no gradient into the backbone
+            feature_map = ops.stop_gradient(feature_map)
+            sticker_vector = self.vector_norm(self.pooled_projection(ops.stop_gradient(pooled)))
         p = self.grid_size
         if self.code == "features":
             sticker_map = self.map_norm(self.map_projection(feature_map))
+        elif self.code == "pooled":
+            sticker_map = sticker_vector[:, None, None, :]
         else:
             posterior = ops.softmax(ops.stop_gradient(ops.cast(emoji_logits, "float32")), axis=-1)
             code = ops.matmul(posterior, self.emoji_codes)
@@ -225,6 +236,7 @@ class StickerEncoder(keras.layers.Layer):
             "image_size": self.image_size,
             "backbone_weights": self.backbone_weights,
             "code": self.code,
+            "rank_gradient": self.rank_gradient,
         })
         return config
 

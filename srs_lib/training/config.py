@@ -42,6 +42,15 @@ class TrainConfig:
     decay_epochs: float = 5.0
     clipnorm: float | None = 2.0
     margin: float = 1.0
+    hinge_reduction: str = "sum"
+    """Equation 17's hinge terms of a context: "sum" over the negatives (as printed) or
+    "mean" over them (the released code; see :func:`srs_lib.training.losses.hinge_loss`)."""
+    backbone_lr_scale: float = 1.0
+    """The backbone's learning rate in the joint stage, as a fraction of ``learning_rate``
+    (0: it stays as the emoji stage left it)."""
+    rank_gradient: bool = True
+    """Whether the ranking loss trains the backbone (False: only the emoji loss does; see
+    :class:`~srs_lib.layers.StickerEncoder`)."""
     classify: bool = True
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000

@@ -24,23 +24,42 @@ def _positive_mask(positive, num_candidates):
     return ops.cast(positive, "float32")
 
 
-def hinge_loss(positive, scores, margin=1.0):
-    """Equation 17 per context: Σ over negatives of max(0, ŷ_neg − ŷ_pos + margin).
+#: How equation 17's hinge terms of one context are combined: "sum" over the negatives (as
+#: printed) or "mean" over them (the released code's TF-Ranking pairwise hinge loss with
+#: SUM_BY_NONZERO_WEIGHTS averages over the valid pairs).
+HINGE_REDUCTIONS = ("sum", "mean")
+
+
+def hinge_loss(positive, scores, margin=1.0, *, mask=None, reduction="sum"):
+    """Equation 17 per context: max(0, ŷ_neg − ŷ_pos + margin) over the negatives.
 
     Args:
         positive: `(batch,)` index of the ground-truth candidate, or `(batch, candidates)`
             one-hot.
         scores: `(batch, candidates)` matching scores ŷ.
         margin: the hinge margin (not given in the paper; the released code used 1).
+        mask: optional `(batch, candidates)` bool, True for real candidates; padded ones
+            are no negatives.
+        reduction: "sum" over the negatives (equation 17 as printed) or "mean" over the
+            real negatives (the released code), which makes the ranking loss the size of
+            one hinge term whatever the number of candidates.
 
     Returns:
-        `(batch,)` the sum over the candidates - 1 negatives (not their mean).
+        `(batch,)`.
     """
+    if reduction not in HINGE_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {HINGE_REDUCTIONS}, got {reduction!r}")
     scores = ops.convert_to_tensor(scores, "float32")
     is_positive = _positive_mask(ops.convert_to_tensor(positive), ops.shape(scores)[-1])
+    negatives = 1.0 - is_positive
+    if mask is not None:
+        negatives = negatives * ops.cast(mask, "float32")
     positive_score = ops.sum(scores * is_positive, axis=-1, keepdims=True)
-    violations = ops.relu(scores - positive_score + margin)
-    return ops.sum(violations * (1.0 - is_positive), axis=-1)
+    violations = ops.relu(scores - positive_score + margin) * negatives
+    total = ops.sum(violations, axis=-1)
+    if reduction == "sum":
+        return total
+    return total / ops.maximum(ops.sum(negatives, axis=-1), 1.0)
 
 
 def emoji_loss(labels, logits, mask=None):

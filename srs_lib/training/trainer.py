@@ -130,6 +130,34 @@ def score_batches(model, batches: RankingBatches, limit: int | None = None):
     return scores, labels, index
 
 
+def stage_optimizers(config: TrainConfig) -> dict[str, list[str]]:
+    """The optimizers each training stage steps: the emoji stage its own Adam; the joint
+    stage one Adam for every weight, or, with ``backbone_lr_scale`` other than 1, one for
+    the backbone at that fraction of the learning rate and one for the rest (no backbone
+    optimizer at 0: the backbone stays as the emoji stage left it)."""
+    joint = ["joint"]
+    if config.backbone_lr_scale != 1.0 and config.backbone_lr_scale > 0:
+        joint.append("joint_backbone")
+    return {"emoji": ["emoji"], "joint": joint}
+
+
+def optimizer_variables(model, config: TrainConfig) -> dict[str, list]:
+    """The variables each optimizer of :func:`stage_optimizers` updates."""
+    backbone = model.sticker_encoder.backbone_model.trainable_variables
+    variables = {"emoji": model.sticker_encoder.trainable_variables}
+    if config.backbone_lr_scale == 1.0:
+        variables["joint"] = model.trainable_variables
+    else:
+        if config.shared_adam:
+            raise ValueError("shared_adam uses one Adam for everything: it cannot give the "
+                             "backbone a learning rate of its own (backbone_lr_scale)")
+        own = {id(v) for v in backbone}
+        variables["joint"] = [v for v in model.trainable_variables if id(v) not in own]
+        if config.backbone_lr_scale > 0:
+            variables["joint_backbone"] = backbone
+    return variables
+
+
 class Trainer:
     """One training run of ``config`` on the corpus at ``base_path``, logged under
     ``log_root/exp_name`` (``train/`` checkpoints, ``metric.txt``, ``history.json``,
@@ -173,17 +201,18 @@ class Trainer:
         # corpus that alone keeps SRS at chance: `shared_adam` restores that set-up, and the
         # row "shared_adam" of `python -m srs_lib diagnose` measures it (chapter 07).
         decay_steps = max(1, int(config.decay_epochs * self.steps_per_epoch))
-        self.stage_variables = {"emoji": self.model.sticker_encoder.trainable_variables,
-                                "joint": self.model.trainable_variables}
+        self.stage_optimizers = stage_optimizers(config)
+        self.optimizer_variables = optimizer_variables(self.model, config)
         self.optimizers = {}
-        for stage, variables in self.stage_variables.items():
-            if config.shared_adam and stage == "emoji":
+        for name, variables in self.optimizer_variables.items():
+            if config.shared_adam and name == "emoji":
                 continue
+            scale = config.backbone_lr_scale if name == "joint_backbone" else 1.0
             schedule = keras.optimizers.schedules.PolynomialDecay(
-                config.learning_rate, decay_steps, config.end_learning_rate)
-            self.optimizers[stage] = keras.optimizers.Adam(
-                learning_rate=schedule, global_clipnorm=config.clipnorm, name=f"{stage}_adam")
-            self.optimizers[stage].build(variables)
+                config.learning_rate * scale, decay_steps, config.end_learning_rate * scale)
+            self.optimizers[name] = keras.optimizers.Adam(
+                learning_rate=schedule, global_clipnorm=config.clipnorm, name=f"{name}_adam")
+            self.optimizers[name].build(variables)
         if config.shared_adam:
             self.optimizers["emoji"] = self.optimizers["joint"]
         write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
@@ -233,7 +262,8 @@ class Trainer:
         mask = ops.convert_to_tensor(targets["candidate_mask"])
         scores = ops.where(mask, ops.cast(out["scores"], "float32"), MASK_VALUE)
         hinge = ops.mean(hinge_loss(ops.convert_to_tensor(targets["label"]), scores,
-                                    self.config.margin))
+                                    self.config.margin, mask=mask,
+                                    reduction=self.config.hinge_reduction))
         if not self.config.classify:
             return hinge, {"hinge": hinge}
         emoji = ops.mean(emoji_loss(emoji_targets, out["emoji_logits"]))
@@ -244,7 +274,6 @@ class Trainer:
         import torch
 
         stage = self.stage(step)
-        optimizer, variables = self.optimizers[stage], self.stage_variables[stage]
         for variable in self.model.trainable_variables:
             variable.value.grad = None
         loss, parts = self._losses(_to_tensors(inputs), targets, stage, training=True)
@@ -256,10 +285,12 @@ class Trainer:
                 f"the {stage} loss became {value} at step {step}; training stopped and {kept} "
                 f"(in {self.train_dir}). Lower the learning rate or check the data.")
         loss.backward()
-        grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
-                 for v in variables]
-        with torch.no_grad():
-            optimizer.apply(grads, variables)
+        for name in self.stage_optimizers[stage]:
+            variables = self.optimizer_variables[name]
+            grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
+                     for v in variables]
+            with torch.no_grad():
+                self.optimizers[name].apply(grads, variables)
         return {"loss": value, **{k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}}
 
     # -- checkpoints ------------------------------------------------------------------
@@ -385,7 +416,7 @@ class Trainer:
         seconds = time.monotonic() - window["start"]
         record = {"step": self.step, "stage": self.stage(self.step - 1),
                   "learning_rate": float(ops.convert_to_numpy(
-                      self.optimizers[self.stage(self.step - 1)].learning_rate)),
+                      self.optimizers[self.stage_optimizers[self.stage(self.step - 1)][0]].learning_rate)),
                   "contexts_per_s": window["contexts"] / max(seconds, 1e-9)}
         for key in ("loss", "hinge", "emoji"):
             values = [l[key] for l in window["losses"] if key in l]
