@@ -29,19 +29,24 @@ utterance = -1  # which of its utterances to look at (-1: the last, just before 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from myst_nb import glue
 
 import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
 from srs_lib.experiments import report
-from srs_lib.layers import AttentiveModule, UtteranceEncoder
-from srs_lib.layers.masking import masked_softmax
 from srs_lib.figures import word_heatmap
+from srs_lib.layers import UtteranceEncoder
 from srs_lib.models.summary import format_counts, parameter_counts
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
+# %% [markdown]
+# One context of the test split, read through the same pipeline as training, with the
+# model sizes of the profile:
+
+# %%
 keras.utils.set_random_seed(seed)
 config = profile_config(profile)
 corpus, batches = evaluation_batches(base_path, config, "test")
@@ -138,11 +143,13 @@ shown = word_heatmap(ax, relative, words, words, cmap="RdBu_r", vmin=1 - spread,
                      xlabel="word attended to (k)", ylabel="attending word (j)")
 fig.colorbar(shown, ax=ax, label="α_jk · T_x (1 = uniform)")
 plt.show()
-print(f"rows sum to 1: {np.allclose(alpha[:n_words, :n_words].sum(axis=1), 1)}; "
-      f"α_jk · T_x ranges over [{relative.min():.3f}, {relative.max():.3f}]")
+assert np.allclose(alpha[:n_words, :n_words].sum(axis=1), 1)  # each row is a distribution
+glue("relative_min", float(relative.min()), display=False)
+glue("relative_max", float(relative.max()), display=False)
 
 # %% [markdown]
-# At initialisation every word spreads its attention almost evenly over the utterance: the
+# $\alpha_{j,k} \cdot T_x$ ranges over [{glue:text}`relative_min:.3f`,
+# {glue:text}`relative_max:.3f`]. At initialisation every word spreads its attention almost evenly over the utterance: the
 # embeddings start small (uniform in ±0.05) and equation 3 has no temperature, so the dot
 # products $Q_j \cdot K_k$ are close to zero and $h_j$ starts as little more than a
 # transformed average of the utterance. The faint pattern (columns that every row favours
@@ -184,11 +191,16 @@ axes[0].set_ylabel("attending word (j)")
 fig.colorbar(shown, ax=axes, label="α_jk")
 plt.show()
 for name in ("masked", "unmasked"):
-    print(f"{name:>8}: weight on PAD per row {pad_mass[name]:.4f}; largest change of a real "
-          f"word's state h_j against the unpadded utterance "
-          + ("below 1e-5" if change[name] < 1e-5 else f"{change[name]:.3f}"))
+    glue(f"pad_mass_{name}", float(pad_mass[name]), display=False)
+    glue(f"change_{name}", float(change[name]), display=False)
+assert change["masked"] < 1e-5 < change["unmasked"]
 
 # %% [markdown]
+# Each attending word puts {glue:text}`pad_mass_masked:.4f` of its weight on PAD with the
+# mask and {glue:text}`pad_mass_unmasked:.4f` without it; the largest change of a real
+# word's state $h_j$ against the unpadded utterance is {glue:text}`change_masked:.1e` with
+# the mask and {glue:text}`change_unmasked:.3f` without it.
+#
 # With the mask, padding changes nothing: a short utterance in a batch of long ones is
 # encoded exactly as it would be alone. The same holds for padded utterances further on:
 # the deep interaction network (chapter 05) excludes padded words from both of its
@@ -203,9 +215,14 @@ for name in ("masked", "unmasked"):
 counts = parameter_counts(encoder, depth=1)
 print(format_counts(counts))
 paper_config = profile_config("paper")
-paper_embedding = paper_config.vocab_size * paper_config.hidden
-print(f"\nat the paper's sizes (released code: {paper_config.vocab_size:,} words, d = "
-      f"{paper_config.hidden}) the embedding alone holds {paper_embedding:,} parameters")
+glue("paper_vocab", paper_config.vocab_size, display=False)
+glue("paper_hidden", paper_config.hidden, display=False)
+glue("paper_embedding", paper_config.vocab_size * paper_config.hidden, display=False)
+
+# %% [markdown]
+# At the paper's sizes (the released code's {glue:text}`paper_vocab:,` words,
+# $d$ = {glue:text}`paper_hidden`) the embedding alone holds
+# {glue:text}`paper_embedding:,` parameters.
 
 # %%
 encoder_params = {name: count for _, name, count in counts}

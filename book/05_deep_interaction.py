@@ -35,6 +35,7 @@ utterance = -1  # which of its utterances to look at (-1: the last, just before 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from myst_nb import glue
 
 import srs_lib  # selects the torch backend before Keras is imported
 import keras
@@ -42,12 +43,16 @@ from keras import ops
 
 from srs_lib import paper
 from srs_lib.experiments import report
+from srs_lib.figures import GROUND_TRUTH_COLOUR, overlay_grid, word_heatmap
 from srs_lib.layers import DeepInteraction, PooledInteraction
 from srs_lib.models.registry import build_model
-from srs_lib.figures import GROUND_TRUTH_COLOUR, overlay_grid, word_heatmap
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
 
+# %% [markdown]
+# The shapes of everything that meets here, for one test context and its ten candidates:
+
+# %%
 keras.utils.set_random_seed(seed)
 # The paper's sticker features O and O_flat, whatever the profile trains with (chapter 07).
 config = profile_config(profile, sticker_code="features")
@@ -134,18 +139,21 @@ shape = (p * p, n_words, units.shape[-1])
 literal = np.concatenate([np.broadcast_to(units[:, None], shape), np.broadcast_to(states[None], shape),
                           units[:, None] * states[None]], axis=-1) @ w  # eq. 7 as written
 relation = ops.convert_to_numpy(attention["relation"])[0]  # (candidates, utterances, p², words)
-print(f"M from the decomposition equals eq. 7 written out: "
-      f"{np.allclose(relation[candidate, row, :, :n_words], literal, atol=1e-4)}")
-
-def size(n_bytes):
-    return f"{n_bytes / 2**30:,.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:,.1f} MiB"
-
-
+assert np.allclose(relation[candidate, row, :, :n_words], literal, atol=1e-4)  # the same M
 entries = config.batch_size * config.n_candidates * config.max_utterances * p * p * config.max_words
-print(f"one training batch ({config.batch_size} contexts × {config.n_candidates} candidates × "
-      f"{config.max_utterances} utterances × {p * p} units × {config.max_words} words): "
-      f"M holds {size(entries * 4)} in float32, the concatenation {3 * config.hidden} times "
-      f"as much, {size(entries * 3 * config.hidden * 4)}")
+for name, value in (("batch", config.batch_size), ("candidates", config.n_candidates),
+                    ("utterances", config.max_utterances), ("units", p * p),
+                    ("words", config.max_words), ("concat_factor", 3 * config.hidden),
+                    ("m_mib", entries * 4 / 2**20),
+                    ("concat_gib", entries * 3 * config.hidden * 4 / 2**30)):
+    glue(name, value, display=False)
+
+# %% [markdown]
+# The decomposition gives the same $M$ as equation 7 written out. For one training batch
+# of this profile ({glue:text}`batch` contexts × {glue:text}`candidates` candidates ×
+# {glue:text}`utterances` utterances × {glue:text}`units` units × {glue:text}`words`
+# words) $M$ holds {glue:text}`m_mib:,.1f` MiB in float32; the literal concatenation would
+# hold {glue:text}`concat_factor` times as much, {glue:text}`concat_gib:,.1f` GiB.
 
 # %% [markdown]
 # ## The relation matrix of a real pair
@@ -161,9 +169,9 @@ print(f"one training batch ({config.batch_size} contexts × {config.n_candidates
 # > a whole row of the picture, $w_s \cdot O_k$ a whole column. So part of $\tau^u$ is a
 # > sticker-independent salience of each word, and part of $\tau^s$ an utterance-independent
 # > salience of each unit. Untrained, the word term dominates, because the layer-normalised
-# > word states are far longer than the projected sticker units (both lengths are printed
+# > word states are far longer than the projected sticker units (both lengths are given
 # > in the next section): hence the horizontal bands of the picture, whose share of the
-# > variance of $M$ is printed below it, and the same words winning for every candidate in
+# > variance of $M$ is given below it, and the same words winning for every candidate in
 # > the next figures.
 
 # %%
@@ -189,7 +197,14 @@ word_effect, unit_effect = pair.mean(axis=0) - pair.mean(), pair.mean(axis=1) - 
 shares = {"word (rows of the picture)": word_effect.var() / pair.var(),
           "unit (columns)": unit_effect.var() / pair.var()}
 shares["pair-specific rest"] = 1 - sum(shares.values())
-print("share of the variance of M: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+for name, key in (("share_word", "word (rows of the picture)"), ("share_unit", "unit (columns)"),
+                  ("share_rest", "pair-specific rest")):
+    glue(name, float(shares[key]), display=False)
+
+# %% [markdown]
+# Of the variance of this $M$, the word term (the rows of the picture) explains
+# {glue:text}`share_word:.1%`, the unit term (the columns) {glue:text}`share_unit:.1%`,
+# and the pair-specific rest is {glue:text}`share_rest:.1%`.
 
 # %% [markdown]
 # ## τ softmax-normalised: a documented deviation
@@ -198,18 +213,15 @@ print("share of the variance of M: " + ", ".join(f"{k} {v:.1%}" for k, v in shar
 # > our layer passes them through a softmax over the real words and over the $p^2$ units
 # > first, so that $l$ and $r$ are convex combinations of word states and sticker units,
 # > whose scale does not grow with the utterance's length or the grid's size (the released
-# > code normalised too). The library's docstring records why: on a toy task matching a
-# > word to a sticker's colour (small CNN, hidden 16, 3 seeds) the softmax version learned
-# > within 250 Adam steps every time, while the raw version learned in 1 seed of 3 and,
-# > with the sigmoid score, mostly collapsed to equal scores for all candidates.
-# > `SRS(softmax_attention=False)` gives the paper's version.
+# > code normalised too). `SRS(softmax_attention=False)` gives the paper's version; the
+# > row `raw_attention` of `python -m srs_lib diagnose` trains it (chapter 07).
 #
 # The same weights with the raw scores, on every (candidate, utterance) pair of our
 # context: with raw $\tau^u$ the length of $l$ (left) swings with the number of words and
 # the signs of the scores, while the normalised $l$ stays on the scale of a single word
 # state ($\lVert h_j \rVert \approx \sqrt{d}$ after the layer normalisation). Likewise the
 # normalised $r$ (right) stays on the scale of one sticker unit, while the raw $r$ sums
-# $p^2$ weighted units and comes out many times larger (the ranges are printed below).
+# $p^2$ weighted units and comes out many times larger (the ranges are in the table below).
 
 # %%
 raw = DeepInteraction(config.hidden, softmax_attention=False, name="raw_interaction")
@@ -242,12 +254,21 @@ ax_r.set_ylabel("(candidate, utterance) pairs")
 ax_r.legend()
 fig.tight_layout()
 plt.show()
-unit_norm = np.linalg.norm(units_all, axis=-1).mean()
-for name, values in summary.items():
-    print(f"{name:>15}: ‖l‖ in [{values['l'][0]:.2f}, {values['l'][1]:.2f}], "
-          f"‖r‖ in [{values['r'][0]:.3f}, {values['r'][1]:.3f}]")
-print(f"for scale: mean ‖h_j‖ = {np.linalg.norm(states_all[real], axis=-1).mean():.2f}, "
-      f"mean ‖O_k‖ = {unit_norm:.3f}")
+for name, values in (("softmax", summary["softmax (ours)"]), ("raw", summary["raw (paper)"])):
+    for key, (low, high) in values.items():
+        glue(f"{name}_{key}_min", float(low), display=False)
+        glue(f"{name}_{key}_max", float(high), display=False)
+glue("h_norm", float(np.linalg.norm(states_all[real], axis=-1).mean()), display=False)
+glue("o_norm", float(np.linalg.norm(units_all, axis=-1).mean()), display=False)
+
+# %% [markdown]
+# | τ | ‖l‖ | ‖r‖ |
+# | --- | --- | --- |
+# | softmax (ours) | {glue:text}`softmax_l_min:.2f` – {glue:text}`softmax_l_max:.2f` | {glue:text}`softmax_r_min:.3f` – {glue:text}`softmax_r_max:.3f` |
+# | raw (paper) | {glue:text}`raw_l_min:.2f` – {glue:text}`raw_l_max:.2f` | {glue:text}`raw_r_min:.3f` – {glue:text}`raw_r_max:.3f` |
+#
+# For scale: the mean ‖h_j‖ is {glue:text}`h_norm:.2f` and the mean ‖O_k‖
+# {glue:text}`o_norm:.3f`.
 
 # %% [markdown]
 # ## Sticker-wise and utterance-wise attention (the paper's Figures 8 and 9)
@@ -277,10 +298,17 @@ for column, slot in enumerate(shown_slots):
 fig.colorbar(top, ax=axes[0, :], shrink=0.8, label="τ^s_k (lighter: more attention)")
 fig.colorbar(bottom, ax=axes[1, :], shrink=0.9, label="τ^u_j (darker: more)")
 plt.show()
-print(f"utterance: {' '.join(sentence)!r}")
-print(f"τ^s of the ground truth: {tau_s[positive].min():.4f} .. {tau_s[positive].max():.4f} "
-      f"(uniform: 1/p² = {1 / (p * p):.4f}); τ^u: {tau_u[positive].min():.3f} .. "
-      f"{tau_u[positive].max():.3f} (uniform: 1/T_u = {1 / n_words:.3f})")
+glue("utterance_text", " ".join(sentence), display=False)
+for name, value in (("tau_s_min", tau_s[positive].min()), ("tau_s_max", tau_s[positive].max()),
+                    ("tau_s_uniform", 1 / (p * p)), ("tau_u_min", tau_u[positive].min()),
+                    ("tau_u_max", tau_u[positive].max()), ("tau_u_uniform", 1 / n_words)):
+    glue(name, float(value), display=False)
+
+# %% [markdown]
+# The utterance is "{glue:text}`utterance_text`". On the ground truth, $\tau^s$ ranges
+# over {glue:text}`tau_s_min:.4f` – {glue:text}`tau_s_max:.4f` (uniform: $1/p^2$ =
+# {glue:text}`tau_s_uniform:.4f`) and $\tau^u$ over {glue:text}`tau_u_min:.3f` –
+# {glue:text}`tau_u_max:.3f` (uniform: $1/T_u$ = {glue:text}`tau_u_uniform:.3f`).
 
 # %% [markdown]
 # ## Padded words take no part
@@ -294,14 +322,21 @@ padded = np.pad(contexts, ((0, 0), (0, 0), (0, extra)))
 h_padded = model.encode_utterances(padded)
 q2_padded = interaction([sticker_map, sticker_vector, h_padded], mask=ops.not_equal(padded, 0))
 tau_u_all = ops.convert_to_numpy(attention["utterance_attention"])
-print(f"largest τ^u on a padded word: {tau_u_all[~np.broadcast_to(real, tau_u_all.shape)].max():.1f}")
-print(f"Q2 unchanged by {extra} more PAD words per utterance: "
-      f"{np.allclose(ops.convert_to_numpy(q2), ops.convert_to_numpy(q2_padded), atol=1e-5)}")
+padded_weight = float(tau_u_all[~np.broadcast_to(real, tau_u_all.shape)].max())
+q2_change = float(np.abs(ops.convert_to_numpy(q2) - ops.convert_to_numpy(q2_padded)).max())
+assert padded_weight == 0.0 and q2_change < 1e-5
+glue("extra_pad", extra, display=False)
+glue("q2_change", q2_change, display=False)
+
+# %% [markdown]
+# No padded word gets any weight, and {glue:text}`extra_pad` more PAD words per utterance
+# change $Q_2$ by at most {glue:text}`q2_change:.1e`.
 
 # %% [markdown]
 # ## Without the deep interaction network
 #
-# The paper's ablation "SRS w/o DIN" (its Table 4, printed below) replaces this layer; our `PooledInteraction` meets each utterance only through the sticker's pooled
+# The paper's ablation "SRS w/o DIN" (its Table 4, quoted below) replaces this layer; our
+# `PooledInteraction` meets each utterance only through the sticker's pooled
 # vector and the mean of the utterance's word states, $Q_2 = \text{IF}(O_{flat}, \bar h)$
 # (or $\text{FC}([O_{flat} \oplus \bar h])$ with `integrate_words=False`), with the same
 # inputs and output shape. What the relation matrix and the integrate function add in
@@ -311,10 +346,17 @@ print(f"Q2 unchanged by {extra} more PAD words per utterance: "
 pooled = PooledInteraction(config.hidden, name="pooled_interaction")
 q2_pooled = pooled([sticker_map, sticker_vector, h], mask=word_mask)
 din_params, pooled_params = interaction.count_params(), pooled.count_params()
-print(f"Q2 {tuple(q2_pooled.shape)} from PooledInteraction; parameters: deep interaction "
-      f"{din_params:,}, pooled {pooled_params:,}")
-print("paper, Table 4, MAP: " + ", ".join(f"{name} {paper.row(paper.TABLE4, name)['MAP']:.3f}"
-                                          for name in ("SRS", "SRS w/o DIN")))
+assert tuple(q2_pooled.shape) == tuple(q2.shape)
+glue("din_params", din_params, display=False)
+glue("pooled_params", pooled_params, display=False)
+glue("paper_srs_map", paper.row(paper.TABLE4, "SRS")["MAP"], display=False)
+glue("paper_wo_din_map", paper.row(paper.TABLE4, "SRS w/o DIN")["MAP"], display=False)
+
+# %% [markdown]
+# `PooledInteraction` gives $Q_2$ of the same shape with {glue:text}`pooled_params:,`
+# parameters, against {glue:text}`din_params:,` for the deep interaction network. In the
+# paper's Table 4, SRS reaches MAP {glue:text}`paper_srs_map:.3f` and SRS w/o DIN
+# {glue:text}`paper_wo_din_map:.3f`.
 
 # %%
 report.record("05_deep_interaction", {"rows": [

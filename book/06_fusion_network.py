@@ -36,20 +36,25 @@ context_index = 0  # the test context whose candidates are scored
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from myst_nb import glue
 
 import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
 
 from srs_lib.experiments import report
-from srs_lib.layers import FusionNetwork
-from srs_lib.training.losses import emoji_loss, hinge_loss
-from srs_lib.models.registry import build_model
 from srs_lib.figures import candidate_strip
+from srs_lib.models.registry import build_model
 from srs_lib.models.summary import format_counts, parameter_counts
 from srs_lib.training.config import profile_config
+from srs_lib.training.losses import emoji_loss, hinge_loss
 from srs_lib.training.pipeline import evaluation_batches
 
+# %% [markdown]
+# One test context, an untrained SRS built as training builds it, and the $Q_2$ of every
+# (candidate, utterance) pair from the first three parts (chapters 03–05):
+
+# %%
 keras.utils.set_random_seed(seed)
 # The paper's sticker features O and O_flat, whatever the profile trains with (chapter 07).
 config = profile_config(profile, sticker_code="features")
@@ -76,8 +81,14 @@ q2 = model.interaction(parts["pair_inputs"], mask=parts["word_mask"])[0]  # (can
 utterance_mask = ops.broadcast_to(parts["utterance_mask"], (config.n_candidates, utterances))
 n_utterances = int(ops.convert_to_numpy(utterance_mask)[0].sum())
 fusion = model.fusion_network
-print(f"Q2 {tuple(q2.shape)}: {config.n_candidates} candidates × {utterances} utterance slots "
-      f"({n_utterances} real) × d = {config.hidden}")
+glue("n_candidates", config.n_candidates, display=False)
+glue("utterance_slots", utterances, display=False)
+glue("n_utterances", n_utterances, display=False)
+glue("hidden", config.hidden, display=False)
+
+# %% [markdown]
+# $Q_2$ holds {glue:text}`n_candidates` candidates × {glue:text}`utterance_slots`
+# utterance slots ({glue:text}`n_utterances` of them real) × $d$ = {glue:text}`hidden`.
 
 # %% [markdown]
 # ## Equations 12–16: short-term, long-term, combined
@@ -142,11 +153,23 @@ g_tilde = fusion.prediction_rnn(g_bar, step_mask=mask)  # eq. 15
 y_hat = fusion.score(g_tilde)  # eq. 16
 for name, tensor in (("g", g), ("ĝ", g_hat), ("ḡ", g_bar), ("g̃", g_tilde), ("ŷ", y_hat)):
     print(f"{name:>2}: {tuple(tensor.shape)}")
-alone = float(ops.convert_to_numpy(fusion(sequence[:, :n_utterances]))[0])
-full = float(ops.convert_to_numpy(outputs["scores"])[0, positive])
-print(f"ŷ step by step: {float(ops.convert_to_numpy(y_hat)[0, 0]):.5f}; with the padding by the layer: "
-      f"{float(ops.convert_to_numpy(fusion(sequence, mask=mask))[0]):.5f}; on the {n_utterances} real "
-      f"utterances alone: {alone:.5f}; in the whole model: {full:.5f}")
+scores_four_ways = {
+    "step": float(ops.convert_to_numpy(y_hat)[0, 0]),
+    "layer": float(ops.convert_to_numpy(fusion(sequence, mask=mask))[0]),
+    "alone": float(ops.convert_to_numpy(fusion(sequence[:, :n_utterances]))[0]),
+    "model": float(ops.convert_to_numpy(outputs["scores"])[0, positive]),
+}
+assert np.allclose(list(scores_four_ways.values()), scores_four_ways["step"], atol=1e-5)
+for name, value in scores_four_ways.items():
+    glue(f"y_{name}", value, display=False)
+
+# %% [markdown]
+# | $\hat y$ computed | value |
+# | --- | --- |
+# | step by step, with the padding | {glue:text}`y_step:.5f` |
+# | by the layer, with the padding | {glue:text}`y_layer:.5f` |
+# | by the layer, on the real utterances alone | {glue:text}`y_alone:.5f` |
+# | in the whole model | {glue:text}`y_model:.5f` |
 
 # %% [markdown]
 # The three sequences for this candidate, one column per utterance slot (the padded slots
@@ -173,9 +196,12 @@ for ax, (title, tensor) in zip(axes, panels):
 axes[0].set_ylabel("hidden unit")
 plt.show()
 g_np = ops.convert_to_numpy(g)[0]
-print(f"g after the last real utterance equals g on every padded slot: "
-      f"{np.allclose(g_np[n_utterances:], g_np[n_utterances - 1])}; ḡ is zero in "
-      f"{(ops.convert_to_numpy(g_bar)[0, :n_utterances] == 0).mean():.0%} of its real entries")
+assert np.allclose(g_np[n_utterances:], g_np[n_utterances - 1])  # carried through the padding
+glue("g_bar_zero", float((ops.convert_to_numpy(g_bar)[0, :n_utterances] == 0).mean()), display=False)
+
+# %% [markdown]
+# $g$ after the last real utterance equals $g$ on every padded slot, and $\bar g$ is zero
+# in {glue:text}`g_bar_zero:.0%` of its real entries.
 
 # %% [markdown]
 # ## Where the parameters are
@@ -194,7 +220,7 @@ paper_model.build({"contexts": (None, paper_config.max_utterances, paper_config.
                    "stickers": (None, paper_config.n_candidates, 128, 128, 3)})
 paper_counts = [(0, "srs at the paper's sizes", paper_model.count_params()),
                 *parameter_counts(paper_model, depth=1)[1:]]
-print(f"\nat the paper's sizes ({len(corpus.emoji_vocab)} emoji labels as in this corpus):")
+print(f"\nat the paper's sizes ({len(corpus.emoji_vocab)} emoji labels, as in this corpus):")
 print(format_counts(paper_counts))
 
 # %% [markdown]
@@ -215,8 +241,15 @@ scores = ops.convert_to_numpy(outputs["scores"])[0]
 fig = candidate_strip(inputs["stickers"][0], positive=positive, scores=scores, size=1.5)
 plt.show()
 rank = int((scores > scores[positive]).sum()) + 1
-print(f"ground truth ranked {rank} of {config.n_candidates}; scores span "
-      f"{scores.min():.4f} .. {scores.max():.4f} (a spread of {scores.max() - scores.min():.4f})")
+glue("untrained_rank", rank, display=False)
+glue("score_min", float(scores.min()), display=False)
+glue("score_max", float(scores.max()), display=False)
+glue("score_spread", float(scores.max() - scores.min()), display=False)
+
+# %% [markdown]
+# The ground truth ranks {glue:text}`untrained_rank` of {glue:text}`n_candidates`; the
+# scores span {glue:text}`score_min:.4f` to {glue:text}`score_max:.4f`, a spread of
+# {glue:text}`score_spread:.4f`.
 
 # %% [markdown]
 # ## What training must change
@@ -234,10 +267,17 @@ print(f"ground truth ranked {rank} of {config.n_candidates}; scores span "
 hinge = float(ops.convert_to_numpy(hinge_loss(targets["label"], outputs["scores"], margin=config.margin))[0])
 negatives = int(targets["candidate_mask"][0].sum()) - 1
 emoji_at_init = float(ops.convert_to_numpy(emoji_loss(targets["emoji"], outputs["emoji_logits"]))[0])
-print(f"hinge loss L_r: {hinge:.3f}   equal scores would give {negatives} × {config.margin} = "
-      f"{negatives * config.margin:.3f}")
-print(f"emoji loss L_s: {emoji_at_init:.3f}   chance: ln({len(corpus.emoji_vocab)}) = "
-      f"{np.log(len(corpus.emoji_vocab)):.3f}")
+for name, value in (("hinge_init", hinge), ("negatives", negatives), ("margin", config.margin),
+                    ("hinge_equal", negatives * config.margin), ("emoji_init", emoji_at_init),
+                    ("n_emoji", len(corpus.emoji_vocab)),
+                    ("emoji_chance", float(np.log(len(corpus.emoji_vocab))))):
+    glue(name, value, display=False)
+
+# %% [markdown]
+# | loss | at initialisation | reference |
+# | --- | --- | --- |
+# | hinge $L_r$ | {glue:text}`hinge_init:.3f` | equal scores: {glue:text}`negatives` × {glue:text}`margin` = {glue:text}`hinge_equal:.3f` |
+# | emoji $L_s$ | {glue:text}`emoji_init:.3f` | chance: ln({glue:text}`n_emoji`) = {glue:text}`emoji_chance:.3f` |
 
 # %% [markdown]
 # Training has to pull the ground truth's score above every negative's, which means, inside

@@ -42,7 +42,12 @@ fresh = True  # start over instead of resuming an earlier run of the same name
 # that "speeds up training". The released code makes that schedule concrete: for the
 # first 1,000 steps only the sticker encoder learns, from the emoji loss $L_s$ alone; then
 # the hinge loss of equation 17 plus $L_s$ train every weight, with the learning rate
-# decayed polynomially to $10^{-5}$ over five epochs and gradients clipped to norm 2.
+# decayed polynomially to $10^{-5}$ over five epochs. It defines a flag for clipping the
+# gradients to a global norm of 2 but never applies it.
+#
+# > **Ours.** Every profile clips the gradients to a global norm of 2 (`clipnorm`, the
+# > released flag's value; `--clipnorm` changes it, `TrainConfig(clipnorm=None)` turns it
+# > off).
 #
 # > **Ours.** The `cpu` profile keeps the paper's model sizes and schedule shape but
 # > replaces Inception-v3 by a small CNN trained from scratch at 48×48, with a larger
@@ -70,15 +75,20 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from IPython.display import HTML, display
+from myst_nb import glue
 
 import srs_lib  # selects the torch backend before Keras is imported
 from srs_lib import paper
-from srs_lib.analysis import comparison
+from srs_lib.analysis import comparison, diagnose, reference
+from srs_lib.analysis.metrics import chance_at_1, clearly_above
 from srs_lib.experiments import report
 from srs_lib.provenance import corpus_description
 from srs_lib.training.config import ablation_changes, profile_config
 from srs_lib.training.trainer import train
 
+# %%
 changes = {**ablation_changes(ablation), "model": model, "protocol": candidate_protocol,
            "seed": seed}
 if steps is not None:
@@ -104,10 +114,6 @@ print(json.dumps({k: v for k, v in config.to_dict().items()
 # table is read from that file.
 
 # %%
-from IPython.display import HTML, display
-
-from srs_lib.analysis import diagnose
-
 diagnosis_file = Path("../results/diagnostics/cpu.json")
 if diagnosis_file.exists():
     diagnosis = json.loads(diagnosis_file.read_text())
@@ -144,10 +150,10 @@ train_log = history["train"]
 evals = history["eval"]
 fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(11, 3.8))
 steps_logged = [r["step"] for r in train_log]
-for key, label in (("loss", "total loss"), ("hinge", "hinge loss (eq. 17)"), ("emoji", "emoji loss $L_s$")):
+for key, curve in (("loss", "total loss"), ("hinge", "hinge loss (eq. 17)"), ("emoji", "emoji loss $L_s$")):
     points = [(r["step"], r[key]) for r in train_log if key in r]
     if points:
-        ax_loss.plot(*zip(*points), marker=".", label=label)
+        ax_loss.plot(*zip(*points), marker=".", label=curve)
 if config.classify and config.emoji_steps:
     ax_loss.axvspan(0, min(config.emoji_steps, result["steps"]), color="0.9", label="emoji stage")
 ax_loss.set_xlabel("step")
@@ -177,12 +183,17 @@ test = result["test"]
 reported = {**paper.TABLE3, **paper.TABLE4}
 theirs = paper.row(reported, label) if label in reported else dict.fromkeys(paper.METRICS)
 rows = [(m, test.get(m), theirs[m]) for m in paper.METRICS]
-print(f"{label}\n{'metric':<8} {'ours (' + corpus + ')':>32} {'paper (StickerChat)':>20}")
-for metric, ours, reported_value in rows:
-    shown = "—" if reported_value is None else f"{reported_value:.3f}"
-    print(f"{metric:<8} {ours:>32.3f} {shown:>20}")
-print(f"\n{result['test_contexts']} test contexts, best checkpoint at step {result['best_step']}, "
-      f"{result['parameters']:,} trainable parameters")
+glue("run_label", label, display=False)
+glue("test_contexts", result["test_contexts"], display=False)
+glue("best_step", result["best_step"], display=False)
+glue("parameters", result["parameters"], display=False)
+pd.DataFrame({f"ours ({corpus})": [ours for _, ours, _ in rows],
+              "paper (StickerChat)": [reported_value for _, _, reported_value in rows]},
+             index=pd.Index(paper.METRICS, name=label)).round(3)
+
+# %% [markdown]
+# {glue:text}`run_label` on {glue:text}`test_contexts` test contexts, the best checkpoint
+# at step {glue:text}`best_step`, with {glue:text}`parameters:,` trainable parameters.
 
 # %% [markdown]
 # Did this run learn to read the dialog? Two floors: chance, the mean of $1/k$ over the
@@ -192,21 +203,21 @@ print(f"\n{result['test_contexts']} test contexts, best checkpoint at step {resu
 # shares). The interval is a 95% normal approximation over the contexts.
 
 # %%
-from srs_lib.analysis import reference
-
 saved = np.load(run / "test_scores.npz", allow_pickle=False)
-chance = float(np.mean(1.0 / saved["mask"].sum(axis=1)))
+chance = chance_at_1(saved["mask"].sum(axis=1))
 floors = {"chance": chance}
 if candidate_protocol == "random":
     blind = reference.evaluate(base_path, "test", seed=config.eval_seed, n_candidates=n)
     floors["popularity"] = blind["scorers"]["popularity"][f"R{n}@1"]
-hits = float(test[f"R{n}@1"])
-half_width = 1.96 * np.sqrt(hits * (1 - hits) / len(saved["labels"]))
-verdict = ("clearly above both: the model reads the dialog"
-           if hits - half_width > max(floors.values())
-           else "not clearly above both: this run did not learn to read the dialog")
-print(f"R{n}@1 {hits:.3f} ± {half_width:.3f} against "
-      + ", ".join(f"{name} {value:.3f}" for name, value in floors.items()) + f": {verdict}")
+verdict = clearly_above(float(test[f"R{n}@1"]), len(saved["labels"]), floors)
+glue("test_r1", verdict.rate, display=False)
+glue("test_r1_half_width", verdict.half_width, display=False)
+glue("floors", ", ".join(f"{name} {value:.3f}" for name, value in floors.items()), display=False)
+glue("verdict", verdict.text, display=False)
+
+# %% [markdown]
+# Test R10@1 is {glue:text}`test_r1:.3f` ± {glue:text}`test_r1_half_width:.3f`, against
+# {glue:text}`floors`: {glue:text}`verdict`.
 
 # %%
 report.record("07_training", {

@@ -62,8 +62,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, Markdown, display
 
+from myst_nb import glue
+
 from srs_lib import paper
 from srs_lib.analysis import comparison
+from srs_lib.analysis.metrics import binomial_half_width
 from srs_lib.experiments import report
 
 grids = comparison.load_profiles(profiles, Path(results_dir))
@@ -163,39 +166,41 @@ checks = {name: comparison.ordering_checks(found, "R10@1", profile=name)
           for name, found in grids.items()}
 for name, pairs in checks.items():
     print(f"profile {name}:")
-    for c in pairs:
-        if c["ours"] is None:
-            print(f"  {c['claim']:<24} {c['verdict']}" + (f" ({c['why']})" if "why" in c else ""))
-            continue
-        significance = {"▲": "significantly", "▼": "significantly reversed", "": "not significant"}
-        print(f"  {c['claim']:<24} paper {c['paper'][0]:.3f} > {c['paper'][1]:.3f}; ours "
-              f"{c['ours'][0]:.3f} vs {c['ours'][1]:.3f}: {c['verdict']} "
-              f"({significance[c['marker']]} at α = 0.01)")
-    ran = [c for c in pairs if c["ours"] is not None]
-    held = [c for c in ran if c["verdict"] == "holds"]
-    firm = [c for c in held if c["marker"] == "▲"]
+    for check in pairs:
+        print("  " + comparison.check_line(check))
     found = grids[name]
+    summary = comparison.ordering_summary(pairs)
     chance = comparison.chance_at_1(found)
     contexts = found[next(iter(found))].metrics["test_contexts"]
-    above = []
-    for result in found.values():
-        mean, half_width = comparison.interval(result, "R10@1")
-        if chance is not None and mean - half_width > chance:
-            above.append(result.entry.label)
-    print(f"  => {len(held)} of the {len(ran)} orderings that ran hold, {len(firm)} of them "
-          f"significantly; R10@1 clearly above chance: {', '.join(above) or 'no model'}.")
+    for key, value in summary.items():
+        glue(f"{name}_orderings_{key}", value, display=False)
+    glue(f"{name}_above_chance",
+         ", ".join(found[n].entry.label for n in comparison.above_chance(found)) or "no model",
+         display=False)
+    glue(f"{name}_test_contexts", contexts, display=False)
     if chance is not None:
-        print(f"  {contexts} test contexts: at chance ({chance:.3f}) a 95% interval on R10@1 "
-              f"is ±{1.96 * np.sqrt(chance * (1 - chance) / contexts):.3f} wide.")
+        glue(f"{name}_chance", chance, display=False)
+        glue(f"{name}_chance_half_width", binomial_half_width(chance, contexts), display=False)
 
 # %% [markdown]
+# In the `cpu` grid, {glue:text}`cpu_orderings_held` of the {glue:text}`cpu_orderings_ran`
+# orderings that ran hold, {glue:text}`cpu_orderings_significant` of them significantly;
+# R10@1 is clearly above chance for: {glue:text}`cpu_above_chance`. On its
+# {glue:text}`cpu_test_contexts` test contexts, a 95% interval at chance
+# ({glue:text}`cpu_chance:.3f`) is ±{glue:text}`cpu_chance_half_width:.3f` wide.
+#
+# In the `ci` grid, {glue:text}`ci_orderings_held` of {glue:text}`ci_orderings_ran` hold,
+# {glue:text}`ci_orderings_significant` significantly; clearly above chance:
+# {glue:text}`ci_above_chance`; at chance ({glue:text}`ci_chance:.3f`) the interval on
+# its {glue:text}`ci_test_contexts` test contexts is ±{glue:text}`ci_chance_half_width:.3f`.
+#
 # > **What the `ci` grid is.** The committed notebook of this chapter shows the `ci` grid:
 # > every model trained for a few dozen steps on the `tiny` corpus (a few hundred training
 # > contexts, the test contexts counted above), with small hidden sizes. It checks the
 # > machinery: every model of Tables 3 and 4 trains and is evaluated through one pipeline
 # > on the same candidates, the results land in `results/` with their provenance, and the
 # > tables, markers and plots are computed from them. It is not a result: on so few test
-# > contexts the interval around chance printed above is wide, so few paired tests can be
+# > contexts the interval around chance given above is wide, so few paired tests can be
 # > significant, and a model trained for a few dozen steps has barely begun to learn. Whichever orderings happen to hold or fail there say nothing
 # > about the paper's claims. Those need the `cpu` grid (the embedded `small` corpus, the
 # > book's own configuration) or, for the paper's numbers, the `paper` grid on StickerChat.

@@ -34,6 +34,7 @@ from IPython.display import HTML, Markdown, display
 from srs_lib.analysis import comparison
 from srs_lib.experiments import report
 
+# %%
 folder = results_dir or os.environ.get("SRS_RESULTS_DIR") or "."
 records = report.collect(folder)
 print(f"{len(records)} chapters recorded results: {', '.join(records) or 'none'}")

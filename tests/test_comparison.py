@@ -157,3 +157,16 @@ def test_interval_and_chance(tmp_path, labels):
     assert comparison.chance_at_1(results) == pytest.approx(1 / 5)
     assert comparison.corpus_of(results) == "embedded test (seed 0)"
     assert comparison.load_profiles(["paper", "ci"], tmp_path).keys() == {"ci"}
+
+
+def test_above_chance_and_the_ordering_summary(grid):
+    assert comparison.above_chance(grid) == ["srs"]  # ranks every positive first
+    checks = comparison.ordering_checks(grid, "R10@1")
+    summary = comparison.ordering_summary(checks)
+    srs_mrfn = next(c for c in checks if c["claim"] == "SRS > MRFN")
+    assert srs_mrfn["verdict"] == "holds" and srs_mrfn["marker"] == "▲"
+    assert summary["ran"] == sum(c["ours"] is not None for c in checks)
+    assert summary["held"] >= summary["significant"] >= 1
+    line = comparison.check_line(srs_mrfn)
+    assert line.startswith("SRS > MRFN") and "holds (significantly at α = 0.01)" in line
+    assert comparison.check_line({"claim": "A > B", "ours": None, "verdict": "not run"}).endswith("not run")

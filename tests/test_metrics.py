@@ -115,3 +115,17 @@ def test_a_real_scorer_beats_a_constant_one():
 def test_significance_invalid_inputs(a, b, message):
     with pytest.raises(ValueError, match=message):
         paired_significance(a, b)
+
+
+def test_chance_interval_and_verdict_by_hand():
+    from srs_lib.analysis.metrics import binomial_half_width, chance_at_1, clearly_above
+
+    assert chance_at_1([10, 10, 5]) == pytest.approx((0.1 + 0.1 + 0.2) / 3)
+    with pytest.raises(ValueError):
+        chance_at_1([10, 0])
+    assert binomial_half_width(0.5, 100) == pytest.approx(1.96 * 0.05)
+    verdict = clearly_above(0.3, 100, {"chance": 0.1, "popularity": 0.12})
+    assert verdict.above and verdict.half_width == pytest.approx(1.96 * np.sqrt(0.21 / 100))
+    assert "clearly above chance and popularity" in verdict.text
+    # 0.2 ± 0.078 reaches down to 0.122: not clearly above a floor of 0.13
+    assert not clearly_above(0.2, 100, {"chance": 0.13}).above

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from srs_lib import paper
+from srs_lib.analysis import metrics
 from srs_lib.analysis.metrics import paired_significance, per_context_metrics
 from srs_lib.provenance import ROOT, corpus_description
 from srs_lib.training.config import profile_config
@@ -271,12 +272,45 @@ def interval(result: EntryResult, metric: str = "R10@1", z: float = 1.96) -> tup
 
 
 def chance_at_1(results: dict[str, EntryResult]) -> float | None:
-    """Chance R10@1 on a grid's test candidates: the mean of 1/k over the contexts (k real
-    candidates; sets smaller than 10 give fewer). None when no entry saved its mask."""
+    """Chance R10@1 on a grid's test candidates (:func:`srs_lib.analysis.metrics.chance_at_1`
+    of their real candidates). None when no entry saved its mask."""
     for result in results.values():
         if result.candidates is not None:
-            return float(np.mean(1.0 / result.candidates))
+            return metrics.chance_at_1(result.candidates)
     return None
+
+
+def above_chance(results: dict[str, EntryResult], metric: str = "R10@1") -> list[str]:
+    """The entries whose 95% interval on ``metric`` lies wholly above chance."""
+    chance = chance_at_1(results)
+    if chance is None:
+        return []
+    above = []
+    for name, result in results.items():
+        mean, half_width = interval(result, metric)
+        if mean - half_width > chance:
+            above.append(name)
+    return above
+
+
+def ordering_summary(checks: list[dict]) -> dict:
+    """How many of :func:`ordering_checks`' pairs ran, held, and held significantly."""
+    ran = [c for c in checks if c["ours"] is not None]
+    held = [c for c in ran if c["verdict"] == "holds"]
+    return {"ran": len(ran), "held": len(held),
+            "significant": sum(c["marker"] == metrics.BETTER for c in held)}
+
+
+def check_line(check: dict) -> str:
+    """One of :func:`ordering_checks`' pairs in words, for a printed list."""
+    if check["ours"] is None:
+        return f"{check['claim']:<24} {check['verdict']}" + (
+            f" ({check['why']})" if "why" in check else "")
+    significance = {metrics.BETTER: "significantly", metrics.WORSE: "significantly reversed",
+                    "": "not significant"}[check["marker"]]
+    return (f"{check['claim']:<24} paper {check['paper'][0]:.3f} > {check['paper'][1]:.3f}; "
+            f"ours {check['ours'][0]:.3f} vs {check['ours'][1]:.3f}: {check['verdict']} "
+            f"({significance} at α = 0.01)")
 
 
 def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",

@@ -150,3 +150,44 @@ def paired_significance(a, b, alpha: float = 0.01) -> Significance:
     if p_value < alpha:
         marker = BETTER if mean > 0 else WORSE
     return Significance(statistic, p_value, mean, marker, int(a.size))
+
+
+def chance_at_1(candidates) -> float:
+    """Chance R_n@1 of contexts with ``candidates`` real candidates each: the mean of 1/k
+    (sets smaller than n give fewer candidates, so chance is a little above 1/n)."""
+    k = np.asarray(candidates, dtype=np.float64)
+    if k.size == 0 or (k < 1).any():
+        raise ValueError("every context needs at least one candidate")
+    return float(np.mean(1.0 / k))
+
+
+def binomial_half_width(rate: float, n: int, z: float = 1.96) -> float:
+    """Half-width of the normal-approximation interval of a rate over ``n`` contexts
+    (z = 1.96: 95%): ``z·sqrt(rate(1 - rate)/n)``."""
+    if n < 1 or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"need a rate in [0, 1] over n ≥ 1 contexts, got {rate} over {n}")
+    return float(z * np.sqrt(rate * (1.0 - rate) / n))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Outcome of :func:`clearly_above`: the rate, its interval's half-width, the floors it
+    was held against and whether its whole interval lies above every one of them."""
+
+    rate: float
+    half_width: float
+    floors: dict
+    above: bool
+
+    @property
+    def text(self) -> str:
+        names = " and ".join(self.floors)
+        return (f"clearly above {names}: the model reads the dialog" if self.above else
+                f"not clearly above {names}: this run did not learn to read the dialog")
+
+
+def clearly_above(rate: float, n: int, floors: dict[str, float], z: float = 1.96) -> Verdict:
+    """Whether an R_n@1 over ``n`` contexts is above every floor (chance, a context-free
+    scorer) by more than its interval's half-width."""
+    half_width = binomial_half_width(rate, n, z)
+    return Verdict(rate, half_width, dict(floors), rate - half_width > max(floors.values()))
