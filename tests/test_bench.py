@@ -25,6 +25,21 @@ def test_benchmark_measures_every_stage_on_the_requested_options(corpus_path):
     assert result["loader_headroom"] == pytest.approx(
         result["pipeline_contexts_per_s"] / result["train_contexts_per_s"])
     assert result["device"] == "cpu" and result["machine"]["cpu_count"] >= 1
+    flops = result["flops_per_context"]
+    assert 0 < flops["forward"] < flops["train"]
+    assert flops["sticker"] > 0 and flops["text"] > 0
+    assert flops["sticker"] + flops["text"] == pytest.approx(flops["train"])
+    assert result["achieved_tflops"] == pytest.approx(
+        flops["train"] * result["train_contexts_per_s"] / 1e12)
+    assert result["peak_tflops"] is None and result["peak_fraction"] is None  # a CPU
+
+
+def test_peaks_are_known_by_device_name_and_precision():
+    from srs_lib.training.bench import peak_tflops
+
+    assert peak_tflops("NVIDIA H100 80GB HBM3", True) == 989.0
+    assert peak_tflops("NVIDIA H100 80GB HBM3", False) == 67.0
+    assert peak_tflops("NVIDIA GeForce RTX 4090", True) is None and peak_tflops(None, True) is None
 
 
 def test_command_writes_the_json_it_prints(corpus_path, tmp_path, capsys):

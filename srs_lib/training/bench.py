@@ -12,7 +12,17 @@ with each other (ratios), not across machines: these machines are shared and noi
 * ``eval_contexts_per_s``: scoring batches without gradients (loading included), after
   one warm-up batch;
 * ``loader_headroom``: pipeline / training throughput (above 1: the loader keeps up);
-* ``peak_rss_mib`` (the process) and, on a GPU, ``peak_gpu_mib`` (allocated by torch).
+* ``peak_rss_mib`` (the process) and, on a GPU, ``peak_gpu_mib`` (allocated by torch);
+* ``flops_per_context`` (:func:`flop_counts`): floating-point operations of one joint
+  training step per context, counted by ``torch.utils.flop_counter``, forward and
+  backward, the sticker side and the text side apart; ``achieved_tflops``: those times
+  the measured training throughput, and ``peak_fraction`` against the device's dense
+  bf16/fp32 peak where :data:`PEAK_TFLOPS` knows it.
+
+Mixed precision is the training option ``--mixed_precision on|off|auto`` (bf16 autocast
+through Keras's ``mixed_bfloat16`` policy; auto: on a GPU). A separate ``channels_last``
+option would measure nothing: Keras 3's torch convolution already hands its inputs and
+kernels to torch in the ``channels_last`` memory format.
 """
 from __future__ import annotations
 
@@ -24,6 +34,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import keras
+from keras import ops
+
 from srs_lib.provenance import machine_description
 from srs_lib.training.config import PROFILES
 
@@ -33,6 +46,60 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+#: Dense peak TFLOP/s of devices we may meet, by a substring of torch's device name:
+#: (bf16, fp32), from the vendors' data sheets (without sparsity).
+PEAK_TFLOPS = {"H100": (989.0, 67.0), "H200": (989.0, 67.0), "A100": (312.0, 19.5),
+               "L4": (121.0, 30.3), "A10": (125.0, 31.2), "T4": (65.0, 8.1)}
+
+
+def flop_counts(model, inputs) -> dict:
+    """Floating-point operations of one training step on ``inputs`` (one batch), by
+    ``torch.utils.flop_counter``: ``forward``, ``train`` (forward and backward), and
+    ``train`` split into ``sticker`` (the sticker encoder's forward and backward) and
+    ``text`` (the rest: utterance encoder, interaction and fusion, or a baseline's own
+    parts). Counted once, outside the timed steps."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from srs_lib.training.trainer import _to_tensors
+
+    tensors = _to_tensors(inputs)
+
+    def count(step) -> int:
+        for variable in model.trainable_variables:
+            variable.value.grad = None
+        with FlopCounterMode(display=False) as counter:
+            step()
+        return int(counter.get_total_flops())
+
+    def forward():
+        with torch.no_grad():
+            model(tensors, training=True)
+
+    def train():
+        out = model(tensors, training=True)
+        (ops.sum(ops.cast(out["scores"], "float32"))
+         + ops.sum(ops.cast(out["emoji_logits"], "float32"))).backward()
+
+    def sticker():
+        outputs = model.sticker_encoder(tensors["stickers"], training=True)
+        sum(ops.sum(ops.cast(o, "float32")) for o in outputs).backward()
+
+    counts = {"forward": count(forward), "train": count(train), "sticker": count(sticker)}
+    counts["text"] = counts["train"] - counts["sticker"]
+    for variable in model.trainable_variables:
+        variable.value.grad = None
+    return counts
+
+
+def peak_tflops(device_name: str | None, mixed_precision: bool) -> float | None:
+    """The device's dense peak from :data:`PEAK_TFLOPS`, or None (a CPU, an unknown GPU)."""
+    for key, (bf16, fp32) in PEAK_TFLOPS.items():
+        if device_name and key in device_name:
+            return bf16 if mixed_precision else fp32
+    return None
 
 
 def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: int = 3,
@@ -89,6 +156,15 @@ def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: i
         "date": time.strftime("%Y-%m-%d"),
     }
     result["loader_headroom"] = result["pipeline_contexts_per_s"] / result["train_contexts_per_s"]
+    flops = flop_counts(trainer.model, loaded[0][0])
+    per_context = {key: value / len(loaded[0][1]["label"]) for key, value in flops.items()}
+    result["flops_per_context"] = per_context
+    result["achieved_tflops"] = per_context["train"] * result["train_contexts_per_s"] / 1e12
+    mixed = keras.config.dtype_policy().name == "mixed_bfloat16"
+    peak = peak_tflops(result["machine"].get("gpu"), mixed)
+    result["peak_tflops"] = peak
+    result["peak_fraction"] = result["achieved_tflops"] / peak if peak else None
+    result["mixed_precision"] = mixed
     if trainer.device == "cuda":
         import torch
 
@@ -104,16 +180,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=40, help="batches the loader assembles (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, help="override the profile's batch size")
     parser.add_argument("--workers", type=int, help="override the profile's loader threads")
+    parser.add_argument("--mixed_precision", choices=("auto", "on", "off"),
+                        help="override the profile's mixed precision (on: bf16 autocast)")
     parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
     parser.add_argument("--json", dest="json_out", help="also write the results to this file")
 
 
 def run(args: argparse.Namespace) -> int:
-    changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers)) if v}
+    changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
+                                 ("mixed_precision", args.mixed_precision)) if v}
     result = run_benchmark(args.base_path, args.profile, steps=args.steps, warmup=args.warmup,
                            batches=args.batches, cache_dir=args.cache_dir, **changes)
     for key in ("device", "pipeline_contexts_per_s", "train_contexts_per_s", "eval_contexts_per_s",
-                "loader_headroom", "peak_rss_mib", "peak_gpu_mib"):
+                "loader_headroom", "peak_rss_mib", "peak_gpu_mib", "achieved_tflops",
+                "peak_fraction"):
         if key in result:
             value = result[key]
             print(f"{key:<26} {value:.1f}" if isinstance(value, float) else f"{key:<26} {value}")
