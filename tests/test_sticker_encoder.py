@@ -183,3 +183,19 @@ def test_pooled_code_is_o_flat_as_the_single_unit_of_o():
 def test_unknown_code_is_refused():
     with pytest.raises(ValueError, match="code must be one of"):
         StickerEncoder(5, hidden=8, backbone="small_cnn", code="pixels")
+
+
+def test_small_cnn_bn_normalises_every_convolution_and_tracks_statistics():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn_bn", image_size=32)
+    stickers = _stickers((2, 3, 128, 128, 3))
+    encoder(stickers)
+    names = [layer.name for layer in encoder.backbone_model.layers]
+    assert [n for n in names if n.startswith("bn")] == ["bn1", "bn2", "bn3", "bn4"]
+    assert not any(layer.use_bias for layer in encoder.backbone_model.layers
+                   if layer.name.startswith("conv"))
+    moving = encoder.backbone_model.get_layer("bn1").moving_mean
+    before = ops.convert_to_numpy(moving).copy()
+    encoder(stickers, training=False)
+    np.testing.assert_array_equal(ops.convert_to_numpy(moving), before)  # inference: unchanged
+    encoder(stickers, training=True)
+    assert not np.allclose(ops.convert_to_numpy(moving), before)  # training: updated

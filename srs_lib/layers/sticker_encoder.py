@@ -35,10 +35,10 @@ from keras import ops
 
 from srs_lib.weights import is_named, resolve_weights
 
-BACKBONES = ("inception_v3", "small_cnn")
+BACKBONES = ("inception_v3", "small_cnn", "small_cnn_bn")
 CODES = ("features", "pooled", "emoji")
 EMOJI_CODE_EPSILON = 1e-6
-DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64}
+DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64, "small_cnn_bn": 64}
 SMALL_CNN_FILTERS = (32, 64, 128, 256)
 
 
@@ -98,12 +98,17 @@ def build_backbone(backbone, image_size, weights):
         x = inputs
         outputs = []
         for index, filters in enumerate(SMALL_CNN_FILTERS, start=1):
-            x = keras.layers.Conv2D(
-                filters, 3, strides=2, padding="same", activation="relu", name=f"conv{index}"
-            )(x)
+            if backbone == "small_cnn_bn":  # Inception-v3's block: conv, batch norm, ReLU
+                x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False,
+                                        name=f"conv{index}")(x)
+                x = keras.layers.BatchNormalization(scale=False, name=f"bn{index}")(x)
+                x = keras.layers.Activation("relu", name=f"relu{index}")(x)
+            else:
+                x = keras.layers.Conv2D(filters, 3, strides=2, padding="same",
+                                        activation="relu", name=f"conv{index}")(x)
             outputs.append(x)
         # The map after three convolutions (size/8) plays mixed7's part, the last one mixed10's.
-        model = keras.Model(inputs, [outputs[2], outputs[3]], name="small_cnn")
+        model = keras.Model(inputs, [outputs[2], outputs[3]], name=backbone)
     if weights not in (None, "imagenet"):
         model.load_weights(weights)
     return model
