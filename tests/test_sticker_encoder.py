@@ -153,8 +153,9 @@ def test_emoji_code_passes_no_ranking_gradient_to_the_backbone():
     assert not encoder.emoji_codes.trainable
 
 
-def test_without_rank_gradient_only_the_emoji_loss_reaches_the_backbone():
-    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32, rank_gradient=False)
+def test_stopped_before_the_backbone_only_the_emoji_loss_reaches_it():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32,
+                             ranking_stop="backbone")
     sticker_map, sticker_vector, emoji_logits = encoder(_stickers((2, 2, 128, 128, 3)),
                                                         training=True)
     first_conv = encoder.backbone_model.trainable_weights[0]
@@ -170,6 +171,18 @@ def test_without_rank_gradient_only_the_emoji_loss_reaches_the_backbone():
     with_gradient.set_weights(encoder.get_weights())
     for a, b in zip(encoder(stickers), with_gradient(stickers)):
         np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b), atol=1e-6)
+
+
+def test_stopped_before_the_encoder_the_ranker_trains_nothing_in_it():
+    encoder = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=32,
+                             ranking_stop="encoder")
+    sticker_map, sticker_vector, emoji_logits = encoder(_stickers((2, 2, 128, 128, 3)),
+                                                        training=True)
+    assert not sticker_map.requires_grad and not sticker_vector.requires_grad
+    ops.sum(emoji_logits).backward()
+    assert np.any(encoder.pooled_projection.trainable_weights[0].value.grad.cpu().numpy())
+    with pytest.raises(ValueError, match="ranking_stop must be one of"):
+        StickerEncoder(5, hidden=8, backbone="small_cnn", ranking_stop="everywhere")
 
 
 def test_pooled_code_is_o_flat_as_the_single_unit_of_o():

@@ -37,6 +37,7 @@ from srs_lib.weights import is_named, resolve_weights
 
 BACKBONES = ("inception_v3", "small_cnn", "small_cnn_bn")
 CODES = ("features", "pooled", "emoji")
+RANKING_STOPS = ("none", "backbone", "encoder")
 EMOJI_CODE_EPSILON = 1e-6
 DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64, "small_cnn_bn": 64}
 SMALL_CNN_FILTERS = (32, 64, 128, 256)
@@ -135,9 +136,11 @@ class StickerEncoder(keras.layers.Layer):
             "pooled" (O_flat as the single unit of O, p = 1: the grid left out) or "emoji"
             (a fixed code of the predicted emoji as O_flat and as the single unit of O;
             see the module docstring). "pooled" and "emoji" are diagnostics.
-        rank_gradient: True (the paper): every loss trains the backbone. False: what the
-            ranker reads (O and O_flat) carries no gradient into the backbone, which
-            learns from the emoji loss alone (the projections still learn from both).
+        ranking_stop: where the ranking loss's gradient stops on its way into the layer:
+            "none" (the paper: it trains every weight), "backbone" (not into the backbone,
+            which learns from the emoji loss alone; the projections learn from both) or
+            "encoder" (not into the layer at all: O and O_flat are what the emoji loss
+            made of the sticker). A diagnostic.
 
     Call arguments:
         inputs: `(batch, candidates, height, width, 3)` or `(batch, height, width, 3)`.
@@ -149,12 +152,14 @@ class StickerEncoder(keras.layers.Layer):
     """
 
     def __init__(self, n_emoji, hidden=100, backbone="inception_v3", image_size=None,
-                 backbone_weights=None, code="features", rank_gradient=True, **kwargs):
+                 backbone_weights=None, code="features", ranking_stop="none", **kwargs):
         super().__init__(**kwargs)
         if code not in CODES:
             raise ValueError(f"code must be one of {CODES}, got {code!r}.")
+        if ranking_stop not in RANKING_STOPS:
+            raise ValueError(f"ranking_stop must be one of {RANKING_STOPS}, got {ranking_stop!r}.")
         self.code = code
-        self.rank_gradient = rank_gradient
+        self.ranking_stop = ranking_stop
         self.n_emoji = n_emoji
         self.hidden = hidden
         self.backbone = backbone
@@ -202,7 +207,7 @@ class StickerEncoder(keras.layers.Layer):
         pooled = ops.mean(top, axis=(1, 2))
         sticker_vector = self.vector_norm(self.pooled_projection(pooled))
         emoji_logits = self.emoji_head(sticker_vector)
-        if not self.rank_gradient:  # what the ranker reads carries no gradient into the backbone
+        if self.ranking_stop == "backbone":  # what the ranker reads carries no gradient into the backbone
             feature_map = ops.stop_gradient(feature_map)
             sticker_vector = self.vector_norm(self.pooled_projection(ops.stop_gradient(pooled)))
         p = self.grid_size
@@ -217,6 +222,8 @@ class StickerEncoder(keras.layers.Layer):
                                     + EMOJI_CODE_EPSILON)
             sticker_vector = ops.cast(code, sticker_vector.dtype)
             sticker_map = sticker_vector[:, None, None, :]
+        if self.ranking_stop == "encoder":
+            sticker_map, sticker_vector = ops.stop_gradient(sticker_map), ops.stop_gradient(sticker_vector)
         return (
             ops.reshape(sticker_map, (*leading, p, p, self.hidden)),
             ops.reshape(sticker_vector, (*leading, self.hidden)),
@@ -241,7 +248,7 @@ class StickerEncoder(keras.layers.Layer):
             "image_size": self.image_size,
             "backbone_weights": self.backbone_weights,
             "code": self.code,
-            "rank_gradient": self.rank_gradient,
+            "ranking_stop": self.ranking_stop,
         })
         return config
 

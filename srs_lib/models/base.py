@@ -36,8 +36,9 @@ class StickerRanker(keras.Model):
             :attr:`emoji_loss_weight`).
         sticker_code: what the sticker encoder passes on, "features" (the paper's O and
             O_flat) or "emoji" (see :class:`~srs_lib.layers.StickerEncoder`).
-        rank_gradient: False: the ranking loss does not train the backbone, only the emoji
-            loss does (see :class:`~srs_lib.layers.StickerEncoder`).
+        ranking_stop: where the ranking loss's gradient stops in the sticker encoder:
+            "none" (the paper), "backbone" or "encoder" (see
+            :class:`~srs_lib.layers.StickerEncoder`).
     """
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).
@@ -45,16 +46,16 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features", rank_gradient=True, **kwargs):
+                 sticker_code="features", ranking_stop="none", **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
         self.backbone, self.backbone_weights = backbone, backbone_weights
         self.pretrained, self.classify, self.sticker_code = pretrained, classify, sticker_code
-        self.rank_gradient = rank_gradient
+        self.ranking_stop = ranking_stop
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
             backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
-            rank_gradient=rank_gradient, name="sticker_encoder")
+            ranking_stop=ranking_stop, name="sticker_encoder")
         self.image_size = self.sticker_encoder.image_size
 
     @property
@@ -81,7 +82,7 @@ class StickerRanker(keras.Model):
             "dropout": self.dropout, "backbone": self.backbone, "image_size": self.image_size,
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
             "classify": self.classify, "sticker_code": self.sticker_code,
-            "rank_gradient": self.rank_gradient,
+            "ranking_stop": self.ranking_stop,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config

@@ -48,9 +48,9 @@ class TrainConfig:
     backbone_lr_scale: float = 1.0
     """The backbone's learning rate in the joint stage, as a fraction of ``learning_rate``
     (0: it stays as the emoji stage left it)."""
-    rank_gradient: bool = True
-    """Whether the ranking loss trains the backbone (False: only the emoji loss does; see
-    :class:`~srs_lib.layers.StickerEncoder`)."""
+    ranking_stop: str = "none"
+    """Where the ranking loss's gradient stops in the sticker encoder: "none" (the paper),
+    "backbone" or "encoder" (see :class:`~srs_lib.layers.StickerEncoder`)."""
     classify: bool = True
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000
