@@ -142,12 +142,14 @@ def test_crash_while_writing_the_index_keeps_the_old_cache(corpus, monkeypatch):
 def test_leftovers_of_a_killed_build_are_removed(corpus):
     folder = corpus / ".srs_cache"
     folder.mkdir()
-    dead = folder / f"stickers-x.npy.tmp-{2**22 + 1}"  # above Linux's largest pid
+    dead = folder / f"stickers-{'a' * 12}-{'0' * 8}.npy.tmp-{2**22 + 1}"  # above Linux's largest pid
     dead.write_bytes(b"partial")
-    mine = folder / f"stickers-y.npy.tmp-{os.getpid()}"  # a build of this very process: kept
+    mine = folder / f"stickers-{'b' * 12}-{'0' * 8}.npy.tmp-{os.getpid()}"  # this very process's: kept
     mine.write_bytes(b"partial")
+    foreign = folder / f"notes.txt.tmp-{2**22 + 1}"  # not of the cache's naming scheme: kept
+    foreign.write_bytes(b"someone else's")
     _open(corpus)
-    assert not dead.exists() and mine.exists()
+    assert not dead.exists() and mine.exists() and foreign.exists()
 
 
 def test_corrupt_index_is_rebuilt(corpus):

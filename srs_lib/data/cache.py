@@ -19,13 +19,22 @@ leaves a ``*.tmp-<pid>`` file, removed by the next build.
 
 The default location is ``BASE/.srs_cache/``; pass ``cache_dir`` where the corpus is
 read-only.
+
+A cache folder may come with a copied corpus, so what its index says is data, not an
+instruction: the cache only ever opens or removes files of its own naming scheme
+(:data:`DATA_FILE_NAME`, and its ``*.tmp-<pid>`` temporaries) that are regular files directly
+inside its folder; a ``data_file`` naming anything else (a path, ``../x``, a link) makes the
+index stale, and the cache is rebuilt. A default ``BASE/.srs_cache`` that is a symbolic link
+out of the corpus is refused (:class:`CacheError`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import secrets
+import stat
 from collections import Counter
 from pathlib import Path
 
@@ -38,6 +47,32 @@ from srs_lib.files import write_text_atomically
 CACHE_FOLDER = ".srs_cache"
 INDEX_FILE = "sticker_index.json"
 FORMAT_VERSION = 1
+
+DATA_FILE_NAME = re.compile(r"stickers-[0-9a-f]{12}-[0-9a-f]{8}\.npy")
+"""The names the cache gives its data files; it never reads or removes any other file."""
+_TEMPORARY_NAME = re.compile(
+    r"(stickers-[0-9a-f]{12}-[0-9a-f]{8}\.npy|\." + re.escape(INDEX_FILE) + r")\.tmp-([0-9]+)")
+
+
+class CacheError(Exception):
+    """The sticker cache cannot be opened or built; the message is one line saying why and
+    what to pass instead (usually ``cache_dir``)."""
+
+
+def _own_file(directory: Path, name) -> Path | None:
+    """``directory/name`` if ``name`` is a data file name of our scheme (a bare name, no
+    folder part) and that entry is a regular file, not a link; otherwise ``None``.
+
+    The index is read from disk and may have been shipped with a corpus: what it names is
+    only ever opened or removed when it passes this test.
+    """
+    if not isinstance(name, str) or not DATA_FILE_NAME.fullmatch(name):
+        return None
+    path = directory / name
+    try:
+        return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+    except OSError:
+        return None
 
 
 def corpus_fingerprint(sticker_root: str | os.PathLike) -> str:
@@ -67,10 +102,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_stale_temporaries(cache_dir: Path) -> None:
-    """Delete ``*.tmp-<pid>`` files left by builds whose process no longer runs."""
-    for path in cache_dir.glob("*.tmp-*"):
-        pid = path.name.rsplit(".tmp-", 1)[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    """Delete the temporary files of our own scheme (``stickers-….npy.tmp-<pid>``,
+    ``.sticker_index.json.tmp-<pid>``) left by builds whose process no longer runs."""
+    for path in cache_dir.iterdir():
+        match = _TEMPORARY_NAME.fullmatch(path.name)
+        if match is None or not path.is_file() or path.is_symlink():
+            continue
+        pid = int(match.group(2))
+        if pid != os.getpid() and not _pid_alive(pid):
             path.unlink(missing_ok=True)
 
 
@@ -118,7 +157,18 @@ class StickerCache:
         while building.
         """
         base_path = Path(base_path)
-        directory = Path(cache_dir) if cache_dir is not None else base_path / CACHE_FOLDER
+        if cache_dir is not None:
+            directory = Path(cache_dir)
+        else:
+            directory = base_path / CACHE_FOLDER
+            if directory.is_symlink():
+                # A corpus may be a copy from someone else: its own cache folder must not
+                # send our writes and removals elsewhere.
+                target = os.path.realpath(directory)
+                if not Path(target).is_relative_to(os.path.realpath(base_path)):
+                    raise CacheError(
+                        f"{directory} is a symbolic link to {target}, outside the corpus; "
+                        f"remove it, or pass cache_dir (--cache_dir) to choose the cache folder")
         store = store if store is not None else StickerStore(base_path)
         fingerprint = corpus_fingerprint(store.root)
         if not rebuild:
@@ -140,8 +190,11 @@ class StickerCache:
             return None
         if index.get("format") != FORMAT_VERSION or index.get("fingerprint") != fingerprint:
             return None
+        data_file = _own_file(directory, index.get("data_file"))
+        if data_file is None:
+            return None
         try:
-            images = np.load(directory / index["data_file"], mmap_mode="r", allow_pickle=False)
+            images = np.load(data_file, mmap_mode="r", allow_pickle=False)
             if images.shape != tuple(index["shape"]) or images.dtype != np.uint8:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -212,8 +265,9 @@ class StickerCache:
         except BaseException:
             (directory / data_name).unlink(missing_ok=True)
             raise
-        if previous and previous != data_name:
-            (directory / previous).unlink(missing_ok=True)
+        previous = _own_file(directory, previous)
+        if previous is not None and previous.name != data_name:
+            previous.unlink(missing_ok=True)
 
     def __len__(self) -> int:
         return len(self.keys)
