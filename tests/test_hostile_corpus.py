@@ -7,9 +7,11 @@ states the guarantees these tests hold the code to.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,56 @@ def corpus(tiny, tmp_path) -> Path:
 
 def _open_cache(base, **kwargs) -> StickerCache:
     return StickerCache.open(base, progress=False, **kwargs)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Fail (instead of hanging the suite) when the block takes longer than ``seconds``:
+    SIGALRM interrupts a blocked ``open`` of a FIFO."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: blocked?")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _lines(corpus, split="train") -> list[dict]:
+    return [json.loads(line) for line in (corpus / f"release_{split}.json").read_text(encoding="utf-8").splitlines()]
+
+
+def _sticker_path(corpus, set_id, sticker_id) -> Path:
+    return corpus / "npy_stickers" / str(set_id) / f"{sticker_id}.npy"
+
+
+def _first_sample_key(corpus) -> tuple[int, int]:
+    current = _lines(corpus)[0]["current"]
+    return current["sticker_set_id"], current["sticker_id"]
+
+
+def _samples_with(corpus, predicate) -> dict[str, int]:
+    return {split: sum(predicate(d["current"]) for d in _lines(corpus, split)) for split in ("train", "val", "test")}
+
+
+def _validate_and_train_agree(corpus) -> dict:
+    """``validate``'s report, after checking that the training data path (sticker cache and
+    encoded splits) accepts exactly the samples it accepts, for the same reasons."""
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.data.validate import validate_corpus
+    from srs_lib.training.pipeline import encode_split
+
+    report = validate_corpus(corpus)
+    opened = Corpus(corpus)
+    cache = opened.sticker_cache(progress=False)
+    for split in ("train", "val", "test"):
+        encoded = encode_split(opened, split, cache)
+        assert encoded.report.to_dict()["skipped"] == report["splits"][split]["skipped"]
+        assert len(encoded) == report["splits"][split]["usable"]
+    return report
 
 
 # -- 1. the sticker cache removes only files it created --------------------------------
@@ -72,3 +124,70 @@ def test_a_cache_folder_linking_out_of_the_corpus_is_refused(corpus, tmp_path):
         _open_cache(corpus)
     assert list(elsewhere.iterdir()) == []
     assert len(_open_cache(corpus, cache_dir=tmp_path / "mine")) == 160
+
+
+# -- 4. only regular files are read; links inside the corpus followed, outside refused ---
+def test_a_fifo_among_the_stickers_is_refused_without_blocking(corpus):
+    from srs_lib.data.stats import corpus_stats
+    from srs_lib.ssim import candidate_similarities
+
+    set_id, sticker_id = _first_sample_key(corpus)
+    fifo = _sticker_path(corpus, set_id, sticker_id)
+    fifo.unlink()
+    os.mkfifo(fifo)
+    using = _samples_with(corpus, lambda c: (c["sticker_set_id"], c["sticker_id"]) == (set_id, sticker_id))
+    with _deadline(30):
+        report = _validate_and_train_agree(corpus)
+        corpus_stats(corpus)
+        similarity = candidate_similarities(corpus, "train", progress=False)
+    assert any("a FIFO, not a regular file" in e["reason"] for e in report["stickers"]["refused_entries"])
+    for split, count in using.items():
+        assert report["splits"][split]["skipped"]["sticker unloadable"] == count
+    assert similarity.skipped["sticker unloadable"] == using["train"]
+
+
+def test_links_out_of_the_corpus_are_refused_and_links_inside_followed(corpus, tmp_path):
+    train = _lines(corpus)
+    (set_a, sticker_a), (set_b, sticker_b) = [(d["current"]["sticker_set_id"], d["current"]["sticker_id"]) for d in train[:2]]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # a sticker that is a link to a (valid) sticker file outside the corpus
+    target = outside / "x.npy"
+    shutil.copy(_sticker_path(corpus, set_a, sticker_a), target)
+    _sticker_path(corpus, set_a, sticker_a).unlink()
+    _sticker_path(corpus, set_a, sticker_a).symlink_to(target)
+    # a whole set folder that is a link to a copy outside the corpus
+    other = [s for s in (corpus / "npy_stickers").iterdir() if int(s.name) not in (set_a, set_b)][0]
+    shutil.move(other, outside / other.name)
+    other.symlink_to(outside / other.name)
+    # a sticker that is a link to another sticker file of the corpus: followed, reported
+    inner = _sticker_path(corpus, set_b, sticker_b)
+    neighbour = sorted(p for p in inner.parent.glob("*.npy") if p != inner)[0]
+    inner.unlink()
+    inner.symlink_to(os.path.relpath(neighbour, inner.parent))
+    report = _validate_and_train_agree(corpus)
+    refused = {e["entry"]: e["reason"] for e in report["stickers"]["refused_entries"]}
+    assert "outside the corpus" in refused[f"npy_stickers/{set_a}/{sticker_a}.npy"]
+    assert "outside the corpus" in refused[f"npy_stickers/{other.name}"]
+    assert {"entry": f"npy_stickers/{set_b}/{sticker_b}.npy",
+            "target": str(neighbour.relative_to(corpus))} in report["stickers"]["link_examples"]
+    link_a = _samples_with(corpus, lambda c: (c["sticker_set_id"], c["sticker_id"]) == (set_a, sticker_a))
+    in_other = _samples_with(corpus, lambda c: c["sticker_set_id"] == int(other.name))
+    for split in ("train", "val", "test"):
+        skipped = report["splits"][split]["skipped"]
+        assert skipped["sticker unloadable"] == link_a[split]
+        assert skipped["sticker set missing"] == in_other[split]
+    cache = _open_cache(corpus)
+    assert (set_a, sticker_a) not in cache and (set_b, sticker_b) in cache
+    np.testing.assert_array_equal(cache.load(set_b, sticker_b), np.load(neighbour))
+
+
+def test_a_dangling_link_is_refused_alike_by_validate_and_training(corpus):
+    set_id, sticker_id = _first_sample_key(corpus)
+    path = _sticker_path(corpus, set_id, sticker_id)
+    path.unlink()
+    path.symlink_to("gone.npy")
+    using = _samples_with(corpus, lambda c: (c["sticker_set_id"], c["sticker_id"]) == (set_id, sticker_id))
+    report = _validate_and_train_agree(corpus)
+    assert report["splits"]["train"]["skipped"]["sticker unloadable"] == using["train"] > 0
+    assert any("dangling symbolic link" in e["reason"] for e in report["stickers"]["refused_entries"])

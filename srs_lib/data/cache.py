@@ -9,8 +9,8 @@ them once and packs them into a single array that is memory-mapped afterwards:
   every row its ``[set_id, sticker_id, emoji]`` (ids are exact JSON integers), plus the
   stickers left out and why.
 
-The fingerprint hashes the names, sizes and modification times of every file under
-``npy_stickers`` and the content of every ``emoji_mapping.txt``: when any of them changes,
+The fingerprint hashes the names, sizes and modification times of every sticker file the
+store reads and the content of every ``emoji_mapping.txt``: when any of them changes,
 :meth:`StickerCache.open` rebuilds the cache. A build never leaves a half-written cache:
 the data goes to a temporary file that is renamed (``os.replace``) into place, and the
 index, which is the only entry point, is written the same way, last. Until then the
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from srs_lib.data.stickers import MAPPING_FILE, STICKER_SHAPE, StickerError, StickerStore
+from srs_lib.data.stickers import STICKER_SHAPE, StickerError, StickerStore, open_regular
 from srs_lib.files import write_text_atomically
 
 CACHE_FOLDER = ".srs_cache"
@@ -75,19 +75,20 @@ def _own_file(directory: Path, name) -> Path | None:
         return None
 
 
-def corpus_fingerprint(sticker_root: str | os.PathLike) -> str:
-    """SHA-256 (hex) over the file names, sizes and mtimes under ``sticker_root`` (the
-    ``npy_stickers`` folder, one level of set folders) and the mappings' content."""
+def corpus_fingerprint(store: StickerStore) -> str:
+    """SHA-256 (hex) over what the store reads: the name, size and modification time of
+    every sticker file it accepted (links resolved; refused entries are never opened) and
+    the content of every mapping it parsed, plus the store's refusals."""
     digest = hashlib.sha256(f"srs sticker cache v{FORMAT_VERSION} {STICKER_SHAPE}".encode())
-    for folder in sorted(os.scandir(sticker_root), key=lambda e: e.name):
-        digest.update(f"\0{folder.name}".encode())
-        if not folder.is_dir():
-            continue
-        for entry in sorted(os.scandir(folder.path), key=lambda e: e.name):
-            stat = entry.stat()
-            digest.update(f"\0{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
-            if entry.name == MAPPING_FILE:
-                digest.update(Path(entry.path).read_bytes())
+    for set_id, sticker_id, path in store.files():
+        info = os.stat(path)
+        digest.update(f"\0{set_id}/{sticker_id}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    for set_id in sorted(store.sets):
+        digest.update(f"\0mapping {set_id}\0".encode())
+        with open_regular(store.mapping_path(set_id)) as handle:
+            digest.update(handle.read())
+    for entry, reason in store.refused:
+        digest.update(f"\0refused {entry}\0{reason}".encode())
     return digest.hexdigest()
 
 
@@ -170,7 +171,7 @@ class StickerCache:
                         f"{directory} is a symbolic link to {target}, outside the corpus; "
                         f"remove it, or pass cache_dir (--cache_dir) to choose the cache folder")
         store = store if store is not None else StickerStore(base_path)
-        fingerprint = corpus_fingerprint(store.root)
+        fingerprint = corpus_fingerprint(store)
         if not rebuild:
             cache = cls._reopen(directory, fingerprint)
             if cache is not None:

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from srs_lib.data.cache import StickerCache
 from srs_lib.data.dialogs import Dialog, MalformedLine, iter_dialogs
+from srs_lib.data.entries import classify_entry, corpus_roots
 from srs_lib.data.stickers import STICKER_FOLDER, StickerStore
 from srs_lib.data.vocab import EmojiVocab, Vocab
 
@@ -115,7 +116,8 @@ def sample_problem(dialog: Dialog, store: StickerStore, emoji_vocab: EmojiVocab)
     set_id, sticker_id = dialog.sticker_key
     sticker_set = store.sets.get(set_id)
     if sticker_set is None:
-        return SET_MISSING, f"set {set_id}"
+        problem = store.set_problem(set_id)
+        return SET_MISSING, f"set {set_id}" + (f" ({problem})" if problem else "")
     if sticker_id not in sticker_set:
         return NOT_IN_MAPPING, f"sticker {sticker_id} of set {set_id}"
     check = store.check(set_id, sticker_id)
@@ -160,21 +162,32 @@ def iter_split(
         yield item
 
 
-def _require(path: Path, what: str) -> Path:
-    if not path.exists():
+def require_file(path: Path, what: str, base_path: str | os.PathLike | None = None) -> Path:
+    """``path`` if it is a regular file (or a link to one inside the corpus ``base_path``,
+    by default ``path``'s folder); :class:`CorpusError` otherwise (see
+    :mod:`srs_lib.data.entries`)."""
+    if not path.exists() and not path.is_symlink():
         raise CorpusError(f"missing {what}: {path}")
+    entry = classify_entry(path, corpus_roots(base_path if base_path is not None else path.parent))
+    if entry.kind == "refused":
+        raise CorpusError(f"{what}: {entry.reason}")
+    if entry.kind != "file":
+        raise CorpusError(f"{what} {path} is a {entry.kind}, not a file")
     return path
 
 
 def open_store(base_path: str | os.PathLike) -> StickerStore:
     """The corpus's :class:`StickerStore`; :class:`CorpusError` without ``npy_stickers``."""
-    _require(Path(base_path) / STICKER_FOLDER, "sticker folder")
+    folder = Path(base_path) / STICKER_FOLDER
+    if not folder.is_dir():
+        raise CorpusError(f"missing sticker folder: {folder}" if not folder.exists()
+                          else f"sticker folder {folder} is not a folder")
     return StickerStore(base_path)
 
 
 def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
     """The corpus's emoji vocabulary; :class:`CorpusError` if missing or empty."""
-    vocab = EmojiVocab.from_file(_require(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+    vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
     if not len(vocab):
         raise CorpusError(f"the emoji vocabulary {Path(base_path) / 'emoji_vocab'} lists no emoji")
     return vocab
@@ -182,7 +195,7 @@ def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
 
 def open_vocab(base_path: str | os.PathLike, max_size: int | None = None) -> Vocab:
     """The corpus's word vocabulary (``max_size`` includes the 4 reserved tokens)."""
-    return Vocab.from_file(_require(Path(base_path) / "vocab", "word vocabulary"), max_size)
+    return Vocab.from_file(require_file(Path(base_path) / "vocab", "word vocabulary"), max_size)
 
 
 def load_split(
@@ -197,7 +210,7 @@ def load_split(
 
     ``store`` and ``emoji_vocab`` are opened from ``base_path`` when not given.
     """
-    path = _require(split_path(base_path, split), f"{split} split")
+    path = require_file(split_path(base_path, split), f"{split} split")
     store = store if store is not None else open_store(base_path)
     emoji_vocab = emoji_vocab if emoji_vocab is not None else open_emoji_vocab(base_path)
     report = SplitReport(split, path)
@@ -221,6 +234,8 @@ class Corpus:
         missing = [name for name in needed if not (self.base_path / name).exists()]
         if missing:
             raise CorpusError(f"not a StickerChat corpus: {self.base_path} lacks {', '.join(missing)}")
+        for split in SPLITS:
+            require_file(split_path(self.base_path, split), f"{split} split")
         self.store = open_store(self.base_path)
         self.vocab = open_vocab(self.base_path, vocab_size)
         self.emoji_vocab = open_emoji_vocab(self.base_path)

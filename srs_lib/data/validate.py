@@ -4,7 +4,9 @@ Reads every split and checks the header of every sticker listed in a mapping (no
 read), then reports: lines read per split, malformed lines (the first few with their line
 numbers, all counted), samples skipped per reason (the rules of :mod:`srs_lib.data.corpus`),
 stickers converted (grayscale, RGBA) or refused (wrong shape or dtype, pickled, truncated),
-missing sticker files, ignored mapping lines, and sets with fewer than 10 stickers.
+missing sticker files, ignored mapping lines, symbolic links followed (inside the corpus) and
+entries refused unread (links out of it, dangling links, FIFOs, devices: see
+:mod:`srs_lib.data.entries`), and sets with fewer than 10 stickers.
 
 Exit status 0 when the corpus is usable; 1 with a one-line reason on stderr when it is not
 (a file or folder missing, or a split without a single usable sample).
@@ -57,6 +59,9 @@ def check_stickers(corpus: Corpus, *, progress: bool = False) -> dict:
             for issue in store.mapping_issues[:EXAMPLES_KEPT]
         ],
         "unrecognised_entries": store.unrecognised,
+        "links": len(store.links),
+        "link_examples": [{"entry": entry, "target": target} for entry, target in store.links[:EXAMPLES_KEPT]],
+        "refused_entries": [{"entry": entry, "reason": reason} for entry, reason in store.refused],
         "small_sets": len(small),
         "small_set_examples": [{"set_id": set_id, "stickers": size} for size, set_id in small[:EXAMPLES_KEPT]],
     }
@@ -130,6 +135,13 @@ def format_report(report: dict) -> str:
         lines.append(f"    {s['unlisted_files']:,} .npy files not listed in their mapping (unused)")
     if s["unrecognised_entries"]:
         lines.append(f"    {len(s['unrecognised_entries']):,} entries whose names are not ids (ignored)")
+    if s["links"]:
+        lines.append(f"    {s['links']:,} symbolic links inside the corpus, followed")
+        lines += [f"      {e['entry']} -> {e['target']}" for e in s["link_examples"]]
+    if s["refused_entries"]:
+        lines.append(f"    {len(s['refused_entries']):,} entries refused and never read "
+                     f"(links out of the corpus, dangling links, FIFOs, devices)")
+        lines += [f"      {e['reason']}" for e in s["refused_entries"][:EXAMPLES_KEPT]]
     lines.append(f"    {s['small_sets']:,} sets with fewer than {MIN_SET_SIZE} stickers")
     lines += [f"      set {e['set_id']}: {e['stickers']}" for e in s["small_set_examples"]]
     for name in ("vocab", "emoji_vocab"):

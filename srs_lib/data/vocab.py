@@ -19,12 +19,14 @@ get them twice.
 """
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from srs_lib.data.dialogs import Dialog, Utterance
+from srs_lib.data.entries import open_regular
 
 PAD, UNK, START, STOP = 0, 1, 2, 3
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[STOP]")
@@ -44,7 +46,7 @@ def _read_tokens(path: str | os.PathLike) -> tuple[list[str], int]:
     """Tokens of a vocabulary file in file order (with repeats) and the count of skipped lines."""
     tokens: list[str] = []
     skipped = 0
-    with open(path, encoding="utf-8-sig") as handle:
+    with io.TextIOWrapper(open_regular(os.path.realpath(path)), encoding="utf-8-sig") as handle:
         for raw in handle:
             fields = raw.split()
             if not fields:

@@ -34,7 +34,7 @@ import numpy as np
 
 from srs_lib.candidates import context_rng, draw_candidates, first_in_set_candidates
 from srs_lib.data.cache import StickerCache
-from srs_lib.data.corpus import Corpus, SplitReport, iter_split
+from srs_lib.data.corpus import Corpus, SplitReport, iter_split, require_file
 from srs_lib.data.vocab import encode_contexts
 
 PROTOCOLS = ("random", "first9")
@@ -73,8 +73,9 @@ def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache,
     """
     name = str(split_or_path)
     path = corpus.split_path(name) if name in ("train", "val", "test") else corpus.base_path / name
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no such split file: {path}")
+    require_file(path, f"split file {name}", corpus.base_path)
     report = SplitReport(name, path)
     dialogs, rows = [], []
     for dialog in iter_split(path, corpus.store, corpus.emoji_vocab, report, progress=progress):
