@@ -191,3 +191,93 @@ def test_a_dangling_link_is_refused_alike_by_validate_and_training(corpus):
     report = _validate_and_train_agree(corpus)
     assert report["splits"]["train"]["skipped"]["sticker unloadable"] == using["train"] > 0
     assert any("dangling symbolic link" in e["reason"] for e in report["stickers"]["refused_entries"])
+
+
+# -- 9. the cache sees content changes, and concurrent builds leave no orphan -----------
+def _data_files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("stickers-"))
+
+
+def _indexed_data_file(folder) -> str:
+    return json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))["data_file"]
+
+
+def test_a_same_size_change_with_the_file_time_restored_is_rebuilt(corpus):
+    set_id, sticker_id = _first_sample_key(corpus)
+    path = _sticker_path(corpus, set_id, sticker_id)
+    before = _open_cache(corpus)
+    info = os.stat(path)
+    replacement = 255 - np.load(path)
+    np.save(path, replacement)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert os.stat(path).st_size == info.st_size and os.stat(path).st_mtime_ns == info.st_mtime_ns
+    after = _open_cache(corpus)
+    assert after.built and after.fingerprint != before.fingerprint
+    np.testing.assert_array_equal(after.load(set_id, sticker_id), replacement)
+
+
+def test_bytes_corrupted_in_place_are_rebuilt_and_a_full_verification_sees_beneath(corpus, monkeypatch):
+    set_id, sticker_id = _first_sample_key(corpus)
+    path = _sticker_path(corpus, set_id, sticker_id)
+    _open_cache(corpus)
+    info = os.stat(path)
+    with open(path, "r+b") as handle:
+        handle.seek(info.st_size // 2)
+        handle.write(bytes(16))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    after = _open_cache(corpus)
+    assert after.built
+    np.testing.assert_array_equal(after.load(set_id, sticker_id), np.load(path))
+    # Bytes changed beneath the file system (a failing disk) leave every file time as it
+    # was: only a full verification sees them. Simulated by reporting the old times.
+    settled = os.stat(path)
+    with open(path, "r+b") as handle:
+        handle.seek(info.st_size // 3)
+        handle.write(b"\xff" * 16)
+    real_stat = os.stat
+
+    def stat_before_the_damage(target, *args, **kwargs):
+        return settled if os.fspath(target) == os.fspath(path) else real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat_before_the_damage)
+    assert not _open_cache(corpus).built  # the stated blind spot of the default
+    full = _open_cache(corpus, verify="full")
+    assert full.built
+    np.testing.assert_array_equal(full.load(set_id, sticker_id), np.load(path))
+
+
+def test_concurrent_builds_leave_one_data_file(corpus, monkeypatch):
+    import threading
+
+    from srs_lib.data import cache as cache_module
+
+    _open_cache(corpus)
+    mapping = next((corpus / "npy_stickers").glob("*/emoji_mapping.txt"))
+    mapping.write_text("".join(mapping.read_text(encoding="utf-8").splitlines(True)[:-1]), encoding="utf-8")
+    arrived, release = threading.Event(), threading.Event()
+    write = cache_module.write_text_atomically
+
+    def index_write_of_the_first_build_waits(path, text):
+        if threading.current_thread().name == "first":
+            arrived.set()
+            release.wait(30)
+        return write(path, text)
+
+    monkeypatch.setattr(cache_module, "write_text_atomically", index_write_of_the_first_build_waits)
+    opened = {}
+
+    def open_in(name):
+        thread = threading.Thread(target=lambda: opened.__setitem__(name, _open_cache(corpus)), name=name)
+        thread.start()
+        return thread
+
+    first = open_in("first")
+    assert arrived.wait(30)  # the first build has packed its data file, not yet its index
+    second = open_in("second")
+    second.join(2)
+    release.set()
+    first.join(30)
+    second.join(30)
+    folder = corpus / ".srs_cache"
+    assert _data_files(folder) == [_indexed_data_file(folder)]
+    assert opened["first"].built and not opened["second"].built  # it waited and used the build
