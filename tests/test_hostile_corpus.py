@@ -281,3 +281,44 @@ def test_concurrent_builds_leave_one_data_file(corpus, monkeypatch):
     folder = corpus / ".srs_cache"
     assert _data_files(folder) == [_indexed_data_file(folder)]
     assert opened["first"].built and not opened["second"].built  # it waited and used the build
+
+
+# -- 5. emojis compared without variation selectors; undecodable lines reported --------
+def test_emojis_differing_only_by_a_variation_selector_keep_their_label(corpus):
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.training.pipeline import emoji_labels
+
+    vocab = corpus / "emoji_vocab"
+    text = vocab.read_text(encoding="utf-8")
+    assert "\ufe0f" in text  # the tiny preset writes ☁️ and others with U+FE0F
+    vocab.write_text(text.replace("\ufe0f", ""), encoding="utf-8")  # ❤ in the vocabulary, ❤️ elsewhere
+    written = [line.split("\t", 1)[1].strip() for m in (corpus / "npy_stickers").glob("*/emoji_mapping.txt")
+               for line in m.read_text(encoding="utf-8").splitlines() if line.strip()]
+    alts = {split: sum("\ufe0f" in d["current"]["sticker_alt"] for d in _lines(corpus, split))
+            for split in ("train", "val", "test")}
+    assert sum("\ufe0f" in e for e in written) > 0 and alts["train"] > 0
+    report = _validate_and_train_agree(corpus)
+    for split in ("train", "val", "test"):
+        assert report["splits"][split]["skipped"]["emoji outside vocab"] == 0
+        assert report["splits"][split]["normalised_sticker_alts"] == alts[split]
+    assert report["stickers"]["normalised_emojis"] == sum("\ufe0f" in e for e in written)
+    opened = Corpus(corpus)
+    labels = emoji_labels(opened.sticker_cache(progress=False), opened.emoji_vocab)
+    assert (labels >= 0).all()  # no sticker lost its emoji label
+
+
+def test_an_undecodable_mapping_line_is_reported_with_its_file_and_number(corpus):
+    from srs_lib.data.stickers import StickerStore
+
+    mapping = sorted((corpus / "npy_stickers").glob("*/emoji_mapping.txt"))[0]
+    lines = mapping.read_bytes().splitlines(keepends=True)
+    sticker_id = int(lines[1].split(b"\t")[0])
+    lines[1] = lines[1].split(b"\t")[0] + b"\t\xf0\x9f\n"  # a truncated UTF-8 emoji
+    mapping.write_bytes(b"".join(lines))
+    store = StickerStore(corpus)
+    set_id = int(mapping.parent.name)
+    (issue,) = [i for i in store.mapping_issues if i.set_id == set_id]
+    assert issue.line == 2 and issue.path == f"npy_stickers/{set_id}/emoji_mapping.txt"
+    assert "invalid UTF-8" in issue.reason and issue.path in issue.reason
+    assert sticker_id not in store.sets[set_id]
+    assert not any("\ufffd" in e for s in store.sets.values() for e in s.emojis)

@@ -16,7 +16,8 @@ rules below, in this order, and the first rule it breaks is counted in a
 5. ``"sticker file missing"``: no ``<sticker>.npy`` file;
 6. ``"sticker unloadable"``: the file is refused (pickled, truncated, wrong shape or dtype;
    grayscale and RGBA files are converted, hence usable);
-7. ``"emoji outside vocab"``: ``sticker_alt`` is not in ``emoji_vocab``.
+7. ``"emoji outside vocab"``: ``sticker_alt`` is not in ``emoji_vocab`` (emojis compared
+   under :func:`~srs_lib.data.vocab.normalize_emoji`: without variation selectors).
 
 Sets with fewer than :data:`MIN_SET_SIZE` stickers are reported, not skipped (the released
 code fills the missing candidate slots with blank images).
@@ -35,7 +36,7 @@ from srs_lib.data.cache import StickerCache
 from srs_lib.data.dialogs import Dialog, MalformedLine, iter_dialogs
 from srs_lib.data.entries import classify_entry, corpus_roots
 from srs_lib.data.stickers import STICKER_FOLDER, StickerStore
-from srs_lib.data.vocab import EmojiVocab, Vocab
+from srs_lib.data.vocab import EmojiVocab, Vocab, normalize_emoji
 
 SPLITS = ("train", "val", "test")
 MIN_SET_SIZE = 10
@@ -74,7 +75,10 @@ class SplitReport:
     ``lines``: non-blank lines read; ``usable``: samples kept; ``skipped``: ``Counter`` of
     skipped samples by reason (keys from :data:`SKIP_REASONS`); ``examples``: per reason,
     the first :data:`EXAMPLES_KEPT` ``(line, detail)`` pairs; ``small_set_samples``: usable
-    samples whose set has fewer than :data:`MIN_SET_SIZE` stickers, ``small_sets`` those sets.
+    samples whose set has fewer than :data:`MIN_SET_SIZE` stickers, ``small_sets`` those sets;
+    ``normalised_alts``: usable samples whose ``sticker_alt`` is written with a variation
+    selector (matched to the vocabulary without it, see
+    :func:`~srs_lib.data.vocab.normalize_emoji`).
     """
 
     split: str
@@ -85,6 +89,7 @@ class SplitReport:
     examples: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     small_set_samples: int = 0
     small_sets: set[int] = field(default_factory=set)
+    normalised_alts: int = 0
 
     def skip(self, reason: str, line: int, detail: str) -> None:
         """Count a skipped sample (and keep it as an example while there are few)."""
@@ -106,6 +111,7 @@ class SplitReport:
             },
             "small_set_samples": self.small_set_samples,
             "small_sets": sorted(self.small_sets),
+            "normalised_sticker_alts": self.normalised_alts,
         }
 
 
@@ -155,6 +161,8 @@ def iter_split(
             report.skip(problem[0], item.line, problem[1])
             continue
         report.usable += 1
+        if normalize_emoji(item.current.sticker_alt) != item.current.sticker_alt:
+            report.normalised_alts += 1
         set_id = item.current.sticker_set_id
         if len(store.sets[set_id]) < MIN_SET_SIZE:
             report.small_set_samples += 1

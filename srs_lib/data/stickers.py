@@ -33,7 +33,6 @@ and training all see the same store, so what ``validate`` accepts, training acce
 """
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections import Counter
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from srs_lib.data.entries import Entry, RefusedEntry, classify_entry, corpus_roots, open_regular
+from srs_lib.data.vocab import normalize_emoji
 
 STICKER_SHAPE = (128, 128, 3)
 """Shape of one sticker image: (height, width, RGB channels), dtype uint8."""
@@ -180,11 +180,13 @@ class StickerSet:
 
 @dataclass(frozen=True, slots=True)
 class MappingIssue:
-    """A line of an ``emoji_mapping.txt`` that was ignored: set, 1-based line, reason."""
+    """A line of an ``emoji_mapping.txt`` that was ignored: set, 1-based line, reason, and
+    the file (relative to the corpus when read by a :class:`StickerStore`)."""
 
     set_id: int
     line: int
     reason: str
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,32 +207,46 @@ class StickerCheck:
         return not self.missing and self.error is None
 
 
-def read_mapping(path: Path, set_id: int) -> tuple[StickerSet, list[MappingIssue]]:
+def read_mapping(path: Path, set_id: int, name: str | None = None) -> tuple[StickerSet, list[MappingIssue]]:
     """Parse an ``emoji_mapping.txt``: the set in file order and the lines it ignored.
 
     A line is ``<sticker_id>`` and ``<emoji>`` separated by a tab (or other whitespace).
-    Blank lines are skipped; a line without both fields, with a non-integer sticker id, or
-    repeating a sticker id already listed is ignored and reported (the first listing wins).
+    Blank lines are skipped; a line that is not valid UTF-8, a line without both fields,
+    with a non-integer sticker id, or repeating a sticker id already listed is ignored and
+    reported with its number (the first listing wins). Emojis are kept as written; they
+    are compared under :func:`~srs_lib.data.vocab.normalize_emoji`. ``name`` is how issues
+    name the file (default: ``path``).
     """
+    name = str(path) if name is None else name
     sticker_ids: list[int] = []
     emojis: list[str] = []
     issues: list[MappingIssue] = []
     seen: set[int] = set()
-    with io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", errors="replace") as handle:
+
+    def issue(number: int, reason: str) -> None:
+        issues.append(MappingIssue(set_id, number, reason, name))
+
+    with open_regular(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            line = raw.strip()
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                issue(number, f"{name} line {number}: invalid UTF-8 at byte {error.start}; line ignored")
+                continue
             if not line:
                 continue
             fields = line.split(None, 1)
             if len(fields) != 2:
-                issues.append(MappingIssue(set_id, number, f"expected '<sticker_id>\\t<emoji>', got {line!r}"))
+                issue(number, f"expected '<sticker_id>\\t<emoji>', got {line!r}")
                 continue
             sticker_id = _parse_id(fields[0])
             if sticker_id is None:
-                issues.append(MappingIssue(set_id, number, f"sticker id {fields[0]!r} is not an integer"))
+                issue(number, f"sticker id {fields[0]!r} is not an integer")
                 continue
             if sticker_id in seen:
-                issues.append(MappingIssue(set_id, number, f"sticker {sticker_id} listed twice"))
+                issue(number, f"sticker {sticker_id} listed twice")
                 continue
             seen.add(sticker_id)
             sticker_ids.append(sticker_id)
@@ -253,6 +269,8 @@ class StickerStore:
       all inside the corpus;
     * ``refused``: ``[(entry, reason), ...]`` (relative to ``BASE``) of entries never read:
       links out of the corpus, dangling links, FIFOs, sockets, devices;
+    * ``normalised_emojis``: mapping entries written with a variation selector (compared
+      without it, see :func:`~srs_lib.data.vocab.normalize_emoji`);
     * ``conversions``: ``Counter`` of files converted by :meth:`load` (once per file).
 
     Raises ``FileNotFoundError`` when ``BASE/npy_stickers`` is not a folder.
@@ -272,6 +290,8 @@ class StickerStore:
         self.unlisted_files: dict[int, list[int]] = {}
         self.links: list[tuple[str, str]] = []
         self.refused: list[tuple[str, str]] = []
+        self.normalised_emojis = 0
+        """Mapping entries whose emoji changes under :func:`~srs_lib.data.vocab.normalize_emoji`."""
         self.conversions: Counter[str] = Counter()
         self._folders: dict[int, str] = {}
         self._files: dict[int, dict[int, Path]] = {}
@@ -334,7 +354,8 @@ class StickerStore:
                 self.sets_without_mapping.append(set_id)
                 continue
             try:
-                sticker_set, issues = read_mapping(mapping.path, set_id)
+                sticker_set, issues = read_mapping(
+                    mapping.path, set_id, f"{STICKER_FOLDER}/{item.name}/{MAPPING_FILE}")
             except OSError as error:  # swapped for a FIFO or a link since the scan
                 self.refused.append((self._relative(mapping.path), str(error)))
                 self._refused_sets[set_id] = str(error)
@@ -342,6 +363,7 @@ class StickerStore:
                 continue
             self.sets[set_id] = sticker_set
             self.mapping_issues.extend(issues)
+            self.normalised_emojis += sum(normalize_emoji(e) != e for e in sticker_set.emojis)
             unlisted = sorted(set(files).difference(sticker_set.sticker_ids))
             if unlisted:
                 self.unlisted_files[set_id] = unlisted

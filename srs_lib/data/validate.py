@@ -55,9 +55,10 @@ def check_stickers(corpus: Corpus, *, progress: bool = False) -> dict:
         "sets_without_mapping": store.sets_without_mapping,
         "malformed_mapping_lines": len(store.mapping_issues),
         "mapping_examples": [
-            {"set_id": issue.set_id, "line": issue.line, "reason": issue.reason}
+            {"set_id": issue.set_id, "file": issue.path, "line": issue.line, "reason": issue.reason}
             for issue in store.mapping_issues[:EXAMPLES_KEPT]
         ],
+        "normalised_emojis": store.normalised_emojis,
         "unrecognised_entries": store.unrecognised,
         "links": len(store.links),
         "link_examples": [{"entry": entry, "target": target} for entry, target in store.links[:EXAMPLES_KEPT]],
@@ -99,6 +100,7 @@ def validate_corpus(base_path, *, progress: bool = False) -> dict:
             "size": len(corpus.emoji_vocab),
             "skipped_lines": corpus.emoji_vocab.skipped_lines,
             "duplicates": corpus.emoji_vocab.duplicates,
+            "normalised": corpus.emoji_vocab.normalised,
         },
     }
 
@@ -128,7 +130,7 @@ def format_report(report: dict) -> str:
     lines += [f"      {message}" for message in s["refused_examples"]]
     lines.append(f"    {s['missing_files']:,} listed but without a file")
     lines.append(f"    {s['malformed_mapping_lines']:,} emoji_mapping.txt lines ignored")
-    lines += [f"      set {m['set_id']} line {m['line']}: {m['reason']}" for m in s["mapping_examples"]]
+    lines += [f"      {m['file']} line {m['line']}: {m['reason']}" for m in s["mapping_examples"]]
     if s["sets_without_mapping"]:
         lines.append(f"    {len(s['sets_without_mapping']):,} set folders without emoji_mapping.txt (ignored)")
     if s["unlisted_files"]:
@@ -150,6 +152,11 @@ def format_report(report: dict) -> str:
             f"{name}: {v['size']:,} entries, {v['skipped_lines']:,} ambiguous lines skipped, "
             f"{v['duplicates']:,} repeated"
         )
+    alts = sum(r["normalised_sticker_alts"] for r in report["splits"].values())
+    lines.append(
+        f"emojis compared without variation selectors (U+FE0E, U+FE0F): written with one in "
+        f"{report['emoji_vocab']['normalised']:,} emoji_vocab entries, {s['normalised_emojis']:,} "
+        f"mapping entries, {alts:,} usable samples' sticker_alt")
     lines.append("usable" if report["usable"] else f"NOT USABLE: {report['reason']}")
     return "\n".join(lines)
 

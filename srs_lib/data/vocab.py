@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -35,6 +36,24 @@ MAX_UTTERANCES = 15
 """Utterances kept per context by the released code (the paper says 20)."""
 MAX_WORDS = 30
 """Words kept per utterance (paper and released code)."""
+
+
+VARIATION_SELECTORS = ("\ufe0e", "\ufe0f")
+"""U+FE0E (text presentation) and U+FE0F (emoji presentation): they choose how a character
+is drawn, not which emoji it is, and Telegram data writes ❤ and ❤️ for the same emoji."""
+
+
+def normalize_emoji(text: str) -> str:
+    """The form under which emojis are compared (vocabulary, mappings, ``sticker_alt``).
+
+    Unicode NFC, then every variation selector (:data:`VARIATION_SELECTORS`) removed: "❤️"
+    (U+2764 U+FE0F) and "❤" (U+2764) are one emoji. Nothing else changes: a skin-tone
+    modifier (U+1F3FB-U+1F3FF) makes another emoji ("👍🏽" is not "👍", as in the released
+    vocabulary, where both can be labels), and zero-width-joiner sequences are kept whole.
+    The files are never rewritten; readers count what the normalisation changed.
+    """
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if ch not in VARIATION_SELECTORS)
 
 
 def tokenize(text: str) -> list[str]:
@@ -136,7 +155,32 @@ class Vocab(_TokenIndex):
 
 
 class EmojiVocab(_TokenIndex):
-    """Emoji label vocabulary: emoji → class index 0..n-1, in file order (no reserved ids)."""
+    """Emoji label vocabulary: emoji → class index 0..n-1, in file order (no reserved ids).
+
+    Emojis are compared under :func:`normalize_emoji` (membership and :meth:`index` accept
+    either spelling); entries equal under it are one emoji (the first keeps the id, the
+    repeat counts in ``duplicates``); ``normalised`` counts entries written with a variation
+    selector; :meth:`token` and iteration give the file's first spelling.
+    """
+
+    def __init__(self, emojis: Iterable[str] = ()):
+        emojis = list(emojis)
+        normal = [normalize_emoji(e) for e in emojis]
+        super().__init__(normal)
+        self.normalised = sum(n != e for n, e in zip(normal, emojis))
+        self._spellings: dict[str, str] = {}
+        for n, e in zip(normal, emojis):
+            self._spellings.setdefault(n, e)
+
+    def __contains__(self, emoji: object) -> bool:
+        return isinstance(emoji, str) and normalize_emoji(emoji) in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._spellings[t] for t in self._tokens)
+
+    def token(self, index: int) -> str:
+        """The emoji with this class index, as the file first spells it."""
+        return self._spellings[self._tokens[index]]
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "EmojiVocab":
@@ -147,8 +191,9 @@ class EmojiVocab(_TokenIndex):
         return vocab
 
     def index(self, emoji: str) -> int:
-        """The class index of an emoji; ``KeyError`` if it is not in the vocabulary."""
-        return self._ids[emoji]
+        """The class index of an emoji (either spelling); ``KeyError`` if it is not in the
+        vocabulary."""
+        return self._ids[normalize_emoji(emoji)]
 
 
 def _texts(context: Dialog | Iterable[Utterance | str]) -> list[str]:
