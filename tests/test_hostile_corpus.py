@@ -322,3 +322,48 @@ def test_an_undecodable_mapping_line_is_reported_with_its_file_and_number(corpus
     assert "invalid UTF-8" in issue.reason and issue.path in issue.reason
     assert sticker_id not in store.sets[set_id]
     assert not any("\ufffd" in e for s in store.sets.values() for e in s.emojis)
+
+
+# -- 6. ids above 2**63 stay exact through training ------------------------------------
+def _rename_set(corpus, old: int, new: int, sticker_offset: int = 0) -> None:
+    """Give set ``old`` the id ``new`` (and its stickers ids shifted by ``sticker_offset``)
+    in the sticker folder, its mapping and every split."""
+    folder = corpus / "npy_stickers" / str(old)
+    mapping = (folder / "emoji_mapping.txt").read_text(encoding="utf-8").splitlines()
+    renamed = []
+    for line in mapping:
+        sticker, emoji = line.split("\t", 1)
+        (folder / f"{sticker}.npy").rename(folder / f"{int(sticker) + sticker_offset}.npy")
+        renamed.append(f"{int(sticker) + sticker_offset}\t{emoji}")
+    (folder / "emoji_mapping.txt").write_text("\n".join(renamed) + "\n", encoding="utf-8")
+    folder.rename(folder.parent / str(new))
+    for split in ("train", "val", "test"):
+        samples = _lines(corpus, split)
+        for sample in samples:
+            if sample["current"]["sticker_set_id"] == old:
+                sample["current"]["sticker_set_id"] = new
+                sample["current"]["sticker_id"] += sticker_offset
+        (corpus / f"release_{split}.json").write_text(
+            "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+
+
+def test_set_and_sticker_ids_above_2_63_are_kept_exact_through_training(corpus):
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
+
+    old = _first_sample_key(corpus)[0]
+    new, offset = 2**64 + 5, 2**64  # beyond int64 and uint64 alike
+    _rename_set(corpus, old, new, offset)
+    report = _validate_and_train_agree(corpus)
+    assert report["usable"] and report["splits"]["train"]["skipped"]["sticker set missing"] == 0
+    opened = Corpus(corpus)
+    cache = opened.sticker_cache(progress=False)
+    split = encode_split(opened, "train", cache)
+    batches = RankingBatches(split, cache, emoji_labels(cache, opened.emoji_vocab), batch_size=400)
+    inputs, targets = batches[0]
+    rows, labels = batches.candidates(targets["index"])
+    mine = np.flatnonzero(split.set_ids[targets["index"]] == new)
+    assert len(mine) == sum(d["current"]["sticker_set_id"] == new for d in _lines(corpus))
+    for i in mine:
+        keys = [cache.keys[r] for r in rows[i] if r >= 0]
+        assert all(set_id == new and sticker_id > offset for set_id, sticker_id in keys)

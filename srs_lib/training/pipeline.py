@@ -46,20 +46,31 @@ class EncodedSplit:
 
     ``contexts`` (samples, utterances, words) int32 word ids (PAD = 0, real utterances
     first); ``n_utterances`` (samples,); ``lines`` (samples,) int64 line numbers in the
-    release file; ``set_ids`` (samples,) int64; ``positive_rows`` (samples,) int64 rows of
-    the ground-truth stickers in the cache; ``report`` what the corpus rules skipped.
+    release file; ``sets`` the distinct sticker set ids of the samples (exact Python ints,
+    increasing) and ``set_index`` (samples,) int32 each sample's position in ``sets``; ids
+    are never cast to a fixed-width integer (some corpora have ids above 2**63);
+    ``positive_rows`` (samples,) int64 rows of the ground-truth stickers in the cache;
+    ``report`` what the corpus rules skipped.
     """
 
     name: str
     contexts: np.ndarray
     n_utterances: np.ndarray
     lines: np.ndarray
-    set_ids: np.ndarray
+    sets: tuple[int, ...]
+    set_index: np.ndarray
     positive_rows: np.ndarray
     report: SplitReport
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    @property
+    def set_ids(self) -> np.ndarray:
+        """Each sample's sticker set id, (samples,) object array of exact Python ints."""
+        ids = np.empty(len(self.sets), dtype=object)
+        ids[:] = self.sets
+        return ids[self.set_index]
 
 
 def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache, *,
@@ -86,12 +97,15 @@ def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache,
         dialogs.append(dialog)
         rows.append(cache.row(*key))
     contexts, counts = encode_contexts(dialogs, corpus.vocab, max_utterances, max_words)
+    sets = tuple(sorted({d.current.sticker_set_id for d in dialogs}))
+    position = {set_id: i for i, set_id in enumerate(sets)}
     return EncodedSplit(
         name=name,
         contexts=contexts,
         n_utterances=counts,
         lines=np.asarray([d.line for d in dialogs], dtype=np.int64),
-        set_ids=np.asarray([d.current.sticker_set_id for d in dialogs], dtype=np.int64),
+        sets=sets,
+        set_index=np.asarray([position[d.current.sticker_set_id] for d in dialogs], dtype=np.int32),
         positive_rows=np.asarray(rows, dtype=np.int64),
         report=report,
     )
@@ -131,9 +145,9 @@ class RankingBatches(keras.utils.PyDataset):
         self.split, self.cache, self.row_emoji = split, cache, row_emoji
         self.batch_size, self.n_candidates = batch_size, n_candidates
         self.protocol, self.seed, self.train = protocol, seed, train
-        self._set_rows = {int(s): cache.set_rows(int(s)) for s in np.unique(split.set_ids)}
-        self.short_lists = sum(len(rows) < n_candidates for rows in
-                               (self._set_rows[int(s)] for s in split.set_ids))
+        self._set_rows = [cache.set_rows(set_id) for set_id in split.sets]  # by set_index
+        sizes = np.asarray([len(rows) for rows in self._set_rows], dtype=np.int64)
+        self.short_lists = int((sizes[split.set_index] < n_candidates).sum()) if len(sizes) else 0
         """Samples whose set has fewer cached stickers than ``n_candidates`` (padded)."""
         self.epoch = 0
         self._order = np.arange(len(split))
@@ -162,7 +176,7 @@ class RankingBatches(keras.utils.PyDataset):
         rows = np.full((len(index), self.n_candidates), -1, dtype=np.int64)
         labels = np.zeros(len(index), dtype=np.int32)
         for i, sample in enumerate(index):
-            set_rows = self._set_rows[int(self.split.set_ids[sample])]
+            set_rows = self._set_rows[self.split.set_index[sample]]
             positive = int(self.split.positive_rows[sample])
             rng = self._rng(self.split.lines[sample])
             if self.protocol == "random":
