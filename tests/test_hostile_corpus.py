@@ -367,3 +367,237 @@ def test_set_and_sticker_ids_above_2_63_are_kept_exact_through_training(corpus):
     for i in mine:
         keys = [cache.keys[r] for r in rows[i] if r >= 0]
         assert all(set_id == new and sticker_id > offset for set_id, sticker_id in keys)
+
+
+# -- training runs: a crash, a rerun, a second training ---------------------------------
+def _ci_config():
+    from srs_lib.training.config import profile_config
+
+    return profile_config("ci", steps=8, auto_test_step=4, emoji_steps=2)
+
+
+TRAIN_OPTIONS = ["--profile", "ci", "--steps", "8", "--auto_test_step", "4", "--emoji_steps", "2",
+                 "--device", "cpu"]
+"""The same run on the command line: the ``ci`` profile cut to 8 steps, evaluations and
+checkpoints at steps 4 and 8."""
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Runs compared bit for bit use one torch thread (the order of float reductions
+    depends on the thread count), in this process and in the ones it starts."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def train_corpus(tiny, tmp_path_factory) -> Path:
+    """One copy of ``tiny`` for every training test, its sticker cache built once."""
+    copy = tmp_path_factory.mktemp("train") / "corpus"
+    shutil.copytree(tiny, copy)
+    _open_cache(copy)
+    return copy
+
+
+def _trainer(corpus, log_root, name, config=None):
+    from srs_lib.training.trainer import Trainer
+
+    return Trainer(config or _ci_config(), corpus, log_root, name, verbose=True)
+
+
+def _state(trainer) -> list[np.ndarray]:
+    """Every weight and optimiser variable of a trainer, in order."""
+    variables = list(trainer.model.weights)
+    for optimizer in {id(o): o for o in trainer.optimizers.values()}.values():
+        variables += list(optimizer.variables)
+    return [np.array(v.numpy()) for v in variables]
+
+
+def _killed_in_a_child(corpus, log_root, name, moment: str) -> None:
+    """Train in a forked child that stops hard at ``moment`` (``os._exit``, as ``kill -9``
+    would: see ``srs_lib.training.trainer.CRASH_ENV``); a fork starts in milliseconds, with
+    this process's imports and its one torch thread."""
+    from srs_lib.training.trainer import CRASH_ENV, CRASH_STATUS
+
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        status = 1
+        try:
+            os.environ[CRASH_ENV] = moment
+            _trainer(corpus, log_root, name).fit()
+            status = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == CRASH_STATUS, f"the child did not stop at {moment}"
+
+
+@pytest.fixture(scope="module")
+def straight(one_thread, train_corpus, tmp_path_factory):
+    """An uninterrupted run, the reference for every interrupted one: (folder, state)."""
+    logs = tmp_path_factory.mktemp("straight")
+    trainer = _trainer(train_corpus, logs, "straight")
+    trainer.fit()
+    return logs / "straight", _state(trainer)
+
+
+def _resume_and_compare(corpus, log_root, name, straight) -> str:
+    """Resume the run in this process; assert it ends exactly as the uninterrupted one
+    (weights, optimiser state, ``metric.txt``) with nothing of ours left; its output."""
+    import contextlib as _contextlib
+    import io
+
+    reference, expected = straight
+    out = io.StringIO()
+    with _contextlib.redirect_stdout(out):
+        trainer = _trainer(corpus, log_root, name)
+        trainer.fit()
+    got = _state(trainer)
+    assert len(got) == len(expected)
+    for i, (a, b) in enumerate(zip(got, expected)):
+        assert np.array_equal(a, b), f"variable {i} differs from the uninterrupted run"
+    run = Path(log_root) / name
+    assert (run / "metric.txt").read_text() == (reference / "metric.txt").read_text()
+    leftovers = [p.name for folder in (run, run / "train") for p in folder.iterdir() if ".tmp-" in p.name]
+    assert leftovers == []
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("moment", [
+    "step@6",                # between two checkpoints
+    "eval_logged@8",         # metric.txt has the step-8 line, no checkpoint 8 yet
+    "best_written@4",        # best.keras's temporary written, not renamed
+    "checkpoint_written@4",  # the temporary checkpoint folder complete, not renamed
+    "checkpoint_renamed@4",  # renamed, the pointer not yet updated
+])
+def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(train_corpus, straight, tmp_path, moment):
+    _killed_in_a_child(train_corpus, tmp_path, "run", moment)
+    _resume_and_compare(train_corpus, tmp_path, "run", straight)
+
+
+def test_the_crash_hook_works_through_the_command_line(train_corpus, straight, tmp_path):
+    """``kill -9`` of ``python -m srs_lib train`` itself, between a checkpoint's rename and
+    its pointer update; the run resumed here ends as the uninterrupted one."""
+    import subprocess
+    import sys
+
+    from srs_lib.training.trainer import CRASH_ENV, CRASH_STATUS
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KERAS_BACKEND": "torch", CRASH_ENV: "checkpoint_renamed@4"}
+    command = [sys.executable, "-m", "srs_lib", "train", "--exp_name", "run", "--log_root",
+               str(tmp_path), "--base_path", str(train_corpus), *TRAIN_OPTIONS]
+    killed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert killed.returncode == CRASH_STATUS, killed.stderr[-2000:]
+    assert (tmp_path / "run/train/ckpt-4").is_dir() and not (tmp_path / "run/train/checkpoint").exists()
+    output = _resume_and_compare(train_corpus, tmp_path, "run", straight)
+    assert "(ckpt-4)" in output
+
+
+# -- 2. a refused rerun changes nothing; 3. one training per run folder ---------------
+def _files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_refused_rerun_changes_nothing_of_the_run(train_corpus, straight, tmp_path):
+    shutil.copytree(straight[0], tmp_path / "run")
+    before = _files_of(tmp_path / "run")
+    with pytest.raises(ValueError, match="learning_rate"):
+        _trainer(train_corpus, tmp_path, "run", _ci_config().replace(learning_rate=0.01)).fit()
+    assert _files_of(tmp_path / "run") == before  # config.json included: evaluate reads it
+
+
+def test_a_second_training_of_a_run_folder_is_refused_naming_the_holder(train_corpus, tmp_path,
+                                                                         monkeypatch, one_thread):
+    from srs_lib.training.trainer import Trainer
+
+    second = {}
+    step_of = Trainer.train_step
+
+    def second_training_during_step_1(self, inputs, targets, step):
+        if step == 1 and not second:
+            second["started"] = True  # once: the second training's own steps go on
+            try:
+                _trainer(train_corpus, tmp_path, "run").fit()
+                second["error"] = None
+            except Exception as error:  # noqa: BLE001 - what the second one got
+                second["error"] = error
+        return step_of(self, inputs, targets, step)
+
+    monkeypatch.setattr(Trainer, "train_step", second_training_during_step_1)
+    _trainer(train_corpus, tmp_path, "run").fit()
+    message = str(second["error"])
+    assert "in use by another training" in message and f"pid {os.getpid()}" in message
+    assert "--exp_name" in message
+    steps = [line.split("\t")[0] for line in (tmp_path / "run/metric.txt").read_text().splitlines()]
+    assert steps == ["step=4", "step=8"]  # only the holder's evaluations
+
+
+# -- 7. a damaged checkpoint is skipped; checkpoints are synced to disk -----------------
+def test_an_empty_weights_file_falls_back_to_the_previous_checkpoint(train_corpus, straight, tmp_path):
+    shutil.copytree(straight[0], tmp_path / "run")
+    (tmp_path / "run/train/ckpt-8/model.weights.h5").write_bytes(b"")  # a power loss
+    output = _resume_and_compare(train_corpus, tmp_path, "run", straight)
+    assert "skipped checkpoint ckpt-8" in output and "(ckpt-4)" in output
+
+
+def test_checkpoints_are_synced_to_disk(train_corpus, tmp_path, monkeypatch, one_thread):
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name the synced files")
+    trainer = _trainer(train_corpus, tmp_path, "run")
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    final = trainer.save_checkpoint()
+    temporary = str(trainer.train_dir.resolve() / f".ckpt-0.tmp-{os.getpid()}")
+    assert {str(Path(temporary) / p.name) for p in final.iterdir()} | {temporary} <= set(synced)
+    assert str(trainer.train_dir.resolve()) in synced  # the rename itself
+
+
+# -- 8. our leftovers are cleaned up, and only ours --------------------------------------
+def test_a_full_disk_while_checkpointing_leaves_no_temporary_behind(train_corpus, tmp_path, monkeypatch,
+                                                                    one_thread):
+    import errno
+
+    trainer = _trainer(train_corpus, tmp_path, "run")
+    savez = np.savez
+
+    def disk_full_at_the_seeds(file, *args, **kwargs):
+        if str(file).endswith("seeds.npz"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return savez(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", disk_full_at_the_seeds)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.save_checkpoint()
+    assert [p.name for p in trainer.train_dir.iterdir()] == []
+
+
+def test_a_training_removes_our_temporaries_and_nothing_else(tmp_path):
+    from srs_lib.training.run_folder import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    run.train_dir.mkdir(parents=True)
+    ours = [run.train_dir / ".ckpt-12.tmp-4242", run.train_dir / ".best.tmp-4242.keras",
+            run.root / ".metric.txt.tmp-4242"]
+    ours[0].mkdir()
+    (ours[0] / "model.weights.h5").write_bytes(b"partial")
+    for path in ours[1:]:
+        path.write_bytes(b"partial")
+    theirs = [run.root / "notes.txt", run.train_dir / "ckpt-12.tmp", run.root / "best.keras.tmp-1"]
+    for path in theirs:
+        path.write_text("not ours")
+    assert sorted(run.remove_temporaries()) == sorted(str(p.relative_to(run.root)) for p in ours)
+    assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
