@@ -509,9 +509,10 @@ def _files_of(folder: Path) -> dict[str, bytes]:
 def test_a_refused_rerun_changes_nothing_of_the_run(train_corpus, straight, tmp_path):
     shutil.copytree(straight[0], tmp_path / "run")
     before = _files_of(tmp_path / "run")
-    with pytest.raises(ValueError, match="learning_rate"):
+    with pytest.raises(ValueError) as refused:
         _trainer(train_corpus, tmp_path, "run", _ci_config().replace(learning_rate=0.01)).fit()
     assert _files_of(tmp_path / "run") == before  # config.json included: evaluate reads it
+    assert "learning_rate: 0.001 there, 0.01 now" in str(refused.value)
 
 
 def test_a_second_training_of_a_run_folder_is_refused_naming_the_holder(train_corpus, tmp_path,
@@ -601,3 +602,39 @@ def test_a_training_removes_our_temporaries_and_nothing_else(tmp_path):
         path.write_text("not ours")
     assert sorted(run.remove_temporaries()) == sorted(str(p.relative_to(run.root)) for p in ours)
     assert not any(p.exists() for p in ours) and all(p.exists() for p in theirs)
+
+
+# -- 10. a model file carries what its evaluation needs ---------------------------------
+def test_a_model_copied_out_of_its_run_evaluates_as_in_its_run(train_corpus, straight, tmp_path, capsys):
+    from srs_lib import cli
+
+    model = tmp_path / "elsewhere" / "model.keras"
+    model.parent.mkdir()
+    shutil.copy(straight[0] / "train/best.keras", model)
+    status = cli.main(["evaluate", "--checkpoint", str(model), "--base_path", str(train_corpus), "--json"])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)
+    config = _ci_config()
+    assert result["data_config"] == {"vocab_size": config.vocab_size, "max_utterances": 8, "max_words": 12,
+                                     "n_candidates": 10, "protocol": "random", "eval_seed": 0, "batch_size": 8}
+    in_run = json.loads((straight[0] / "metrics.json").read_text())
+    assert result["metrics"] == pytest.approx(in_run["test"], abs=1e-12)
+
+
+def test_a_model_without_its_data_options_is_refused_unless_they_are_given(train_corpus, straight, tmp_path,
+                                                                           capsys):
+    import keras
+
+    from srs_lib import cli
+
+    model = keras.saving.load_model(straight[0] / "train/best.keras", safe_mode=True)
+    model.data_config = None  # as saved before models recorded theirs
+    bare = tmp_path / "bare.keras"
+    model.save(bare)
+    command = ["evaluate", "--checkpoint", str(bare), "--base_path", str(train_corpus), "--json"]
+    assert cli.main(command) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(bare) in error and "--config" in error
+    assert cli.main([*command, "--config", str(straight[0] / "config.json")]) == 0
+    in_run = json.loads((straight[0] / "metrics.json").read_text())
+    assert json.loads(capsys.readouterr().out)["metrics"] == pytest.approx(in_run["test"], abs=1e-12)

@@ -262,10 +262,13 @@ class Corpus:
         return load_split(self.base_path, split, self.store, self.emoji_vocab, progress=progress)
 
     def sticker_cache(
-        self, cache_dir: str | os.PathLike | None = None, *, rebuild: bool = False, progress: bool = True
+        self, cache_dir: str | os.PathLike | None = None, *, rebuild: bool = False, progress: bool = True,
+        verify: str = "stat",
     ) -> StickerCache:
-        """The corpus's :class:`~srs_lib.data.cache.StickerCache` (built on first use)."""
-        return StickerCache.open(self.base_path, cache_dir, store=self.store, rebuild=rebuild, progress=progress)
+        """The corpus's :class:`~srs_lib.data.cache.StickerCache` (built on first use;
+        ``verify``: see :meth:`~srs_lib.data.cache.StickerCache.open`)."""
+        return StickerCache.open(self.base_path, cache_dir, store=self.store, rebuild=rebuild,
+                                 progress=progress, verify=verify)
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.base_path)!r})"

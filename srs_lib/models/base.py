@@ -31,6 +31,9 @@ class StickerRanker(keras.Model):
     ``backbone``, ``image_size``, ``backbone_weights``, ``pretrained`` (False: the backbone
     starts at random), ``classify`` (False: the emoji loss weight is 0) and ``sticker_code``
     ("features" or "emoji": what the sticker encoder passes on, see :class:`StickerEncoder`).
+    ``data_config`` is saved with the model and used by nothing in it: the data options it
+    was trained and evaluated with (:data:`srs_lib.training.config.DATA_OPTIONS`), so that
+    a ``.keras`` file carries everything its evaluation needs.
     """
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).
@@ -38,9 +41,10 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features",
+                 sticker_code="features", data_config=None,
                  **kwargs):
         super().__init__(**kwargs)
+        self.data_config = dict(data_config) if data_config else None
         self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
         self.backbone, self.backbone_weights = backbone, backbone_weights
         self.pretrained, self.classify = pretrained, classify
@@ -72,6 +76,7 @@ class StickerRanker(keras.Model):
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
             "classify": self.classify,
             "sticker_code": self.sticker_encoder.code,
+            "data_config": self.data_config,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config

@@ -69,6 +69,8 @@ class SRS(keras.Model):
     Adam per training stage (see :class:`~srs_lib.training.trainer.Trainer`).
 
     ``sticker_code``: "features" (the paper's O and O_flat) or "emoji" (see above).
+    ``data_config``: the data options of its training, saved with it and unused by the
+    model (as in :class:`~srs_lib.models.base.StickerRanker`).
     """
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
@@ -76,8 +78,9 @@ class SRS(keras.Model):
                  sticker_code="features",
                  use_din=True, use_fusion_rnn=True, heads=1, blocks=1,
                  softmax_attention=True, score_activation=None, integrate_words=True,
-                 submult="released", attention_form="transformer", **kwargs):
+                 submult="released", attention_form="transformer", data_config=None, **kwargs):
         super().__init__(**kwargs)
+        self.data_config = dict(data_config) if data_config else None
         self.vocab_size = vocab_size
         self.n_emoji = n_emoji
         self.hidden = hidden
@@ -211,6 +214,7 @@ class SRS(keras.Model):
             "integrate_words": self.integrate_words,
             "submult": self.submult,
             "attention_form": self.attention_form,
+            "data_config": self.data_config,
         })
         return config
 

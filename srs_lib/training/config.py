@@ -99,6 +99,18 @@ PROFILES: dict[str, TrainConfig] = {
 }
 
 
+DATA_OPTIONS = ("vocab_size", "max_utterances", "max_words", "n_candidates", "protocol",
+                "eval_seed", "batch_size")
+"""The options that decide what a model is evaluated on (besides its own settings, such as
+the image size, which it saves itself): the trainer stores them in the model
+(``data_config``), so a ``.keras`` file evaluates the same anywhere."""
+
+
+def data_config(config: TrainConfig) -> dict:
+    """The :data:`DATA_OPTIONS` of a configuration, as saved in a model."""
+    return {name: getattr(config, name) for name in DATA_OPTIONS}
+
+
 # "w/o X" ablations of the paper's Table 4, as configuration changes.
 ABLATIONS: dict[str, dict] = {
     "pretrain": {"pretrained": False},

@@ -211,7 +211,8 @@ class RankingBatches(keras.utils.PyDataset):
 
 
 def evaluation_batches(base_path, config, split: str | Path = "test", *,
-                       batch_size: int | None = None, cache_dir=None) -> tuple[Corpus, RankingBatches]:
+                       batch_size: int | None = None, cache_dir=None,
+                       verify_cache: str = "stat") -> tuple[Corpus, RankingBatches]:
     """The corpus at ``base_path`` and the fixed evaluation batches of one of its splits.
 
     The data options (vocabulary size, utterances, words, candidates, protocol, evaluation
@@ -219,7 +220,7 @@ def evaluation_batches(base_path, config, split: str | Path = "test", *,
     so a chapter or an evaluation sees exactly the candidates a training run evaluates on.
     """
     corpus = Corpus(base_path, vocab_size=config.vocab_size)
-    cache = corpus.sticker_cache(cache_dir, progress=False)
+    cache = corpus.sticker_cache(cache_dir, progress=False, verify=verify_cache)
     encoded = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
                            max_words=config.max_words)
     batches = RankingBatches(encoded, cache, emoji_labels(cache, corpus.emoji_vocab),

@@ -55,7 +55,7 @@ from srs_lib.files import (fsync_path, fsync_tree, replace_atomically,
 from srs_lib.losses import emoji_loss, hinge_loss
 from srs_lib.metrics import ranking_metrics
 from srs_lib.models.registry import build_model
-from srs_lib.training.config import TrainConfig
+from srs_lib.training.config import DATA_OPTIONS, TrainConfig, data_config
 from srs_lib.training.pipeline import (RankingBatches, emoji_labels, encode_split,
                                        evaluation_batches)
 from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
@@ -171,7 +171,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, base_path, log_root, exp_name: str, *,
                  test_path: str = "release_val.json", final_test_path: str = "release_test.json",
-                 cache_dir=None, verbose: bool = True):
+                 cache_dir=None, verify_cache: str = "stat", verbose: bool = True):
         self.config = config
         self.verbose = verbose
         self.run = RunFolder(Path(log_root) / exp_name)
@@ -180,7 +180,7 @@ class Trainer:
         # Nothing is written before the checks: the corpus, then a rerun's options.
         self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
         self.run.check_config(config.to_dict())
-        self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose)
+        self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
         self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
         limits = dict(max_utterances=config.max_utterances, max_words=config.max_words)
         self.train_split = encode_split(self.corpus, "train", self.cache, **limits)
@@ -198,7 +198,8 @@ class Trainer:
         keras.config.set_dtype_policy("mixed_bfloat16" if use_mixed else "float32")
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config, vocab_size=len(self.corpus.vocab),
-                                 n_emoji=len(self.corpus.emoji_vocab))
+                                 n_emoji=len(self.corpus.emoji_vocab),
+                                 data_config=data_config(config))
         inputs, _ = self.train_batches[0]
         self.model(_to_tensors({k: v[:1] for k, v in inputs.items()}), training=False)
         # Each stage has its own Adam, with its own step count and moments: one Adam for
@@ -568,25 +569,67 @@ class Trainer:
         return report
 
 
+class EvaluationError(Exception):
+    """A model cannot be evaluated as asked; the message says what to pass."""
+
+
+def evaluation_config(model, checkpoint, config: TrainConfig | None = None,
+                      options: dict | None = None) -> TrainConfig:
+    """The configuration a saved model is evaluated with.
+
+    ``config`` when given; else the data options saved in the model (``data_config``, see
+    :data:`~srs_lib.training.config.DATA_OPTIONS`). ``options`` (data options by name)
+    override either. A model that saved none, without ``config`` or every data option in
+    ``options``, is refused with :class:`EvaluationError`: guessing (the paper's defaults)
+    would silently rank other candidates with other context lengths.
+    """
+    options = dict(options or {})
+    unknown = set(options) - set(DATA_OPTIONS)
+    if unknown:
+        raise EvaluationError(f"not data options: {', '.join(sorted(unknown))}; "
+                              f"choose from {', '.join(DATA_OPTIONS)}")
+    if config is None:
+        saved = getattr(model, "data_config", None)
+        if not saved and set(options) == set(DATA_OPTIONS):
+            saved = options
+        if not saved:
+            beside = Path(checkpoint).resolve().parent.parent / CONFIG_FILE
+            hint = f" (its run's is probably {beside})" if beside.is_file() else ""
+            raise EvaluationError(
+                f"{checkpoint} carries no data configuration (it was saved before models "
+                f"recorded theirs); pass --config with the config.json of the run that trained "
+                f"it{hint}, or --profile with the options it was trained with, or every one of "
+                f"{', '.join('--' + name for name in DATA_OPTIONS)}")
+        unknown = set(saved) - set(DATA_OPTIONS)
+        if unknown:
+            raise EvaluationError(f"{checkpoint}: unknown data options {', '.join(sorted(unknown))}")
+        config = TrainConfig().replace(**saved)
+    return config.replace(**options) if options else config
+
+
 def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.json", *,
-                        config: TrainConfig | None = None, cache_dir=None) -> dict:
+                        config: TrainConfig | None = None, options: dict | None = None,
+                        cache_dir=None, verify_cache: str = "stat") -> dict:
     """Metrics and per-context scores of a saved model (``.keras``, loaded in safe mode).
 
-    The data options (utterances, words, candidates, protocol, evaluation seed, batch size)
-    come from ``config``, by default the ``config.json`` of the run the checkpoint belongs
-    to (``RUN/train/best.keras`` → ``RUN/config.json``), else the paper's.
+    The data options (vocabulary size, utterances, words, candidates, protocol, evaluation
+    seed, batch size) are the ones saved in the model, unless ``config`` or ``options``
+    say otherwise (see :func:`evaluation_config`); the result's ``data_config`` says which
+    were used.
     """
     checkpoint = Path(checkpoint)
-    if config is None:
-        saved = checkpoint.resolve().parent.parent / "config.json"
-        config = (TrainConfig(**json.loads(saved.read_text())) if saved.exists() else TrainConfig())
+    if not checkpoint.is_file():
+        raise EvaluationError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
+                              f"(a run's is LOG_ROOT/NAME/train/best.keras)")
     model = keras.saving.load_model(checkpoint, safe_mode=True)
-    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir)
+    config = evaluation_config(model, checkpoint, config, options)
+    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir,
+                                    verify_cache=verify_cache)
     split = batches.split
     scores, labels, index = score_batches(model, batches)
     return {"metrics": ranking_metrics(scores, labels), "scores": scores, "labels": labels,
             "lines": split.lines[index], "skipped": split.report.to_dict()["skipped"],
-            "short_candidate_lists": batches.short_lists}
+            "short_candidate_lists": batches.short_lists, "data_config": data_config(config)}
 
 
 def train(config: TrainConfig, base_path, log_root, exp_name: str, *, resume: bool = True,
