@@ -638,3 +638,82 @@ def test_a_model_without_its_data_options_is_refused_unless_they_are_given(train
     assert cli.main([*command, "--config", str(straight[0] / "config.json")]) == 0
     in_run = json.loads((straight[0] / "metrics.json").read_text())
     assert json.loads(capsys.readouterr().out)["metrics"] == pytest.approx(in_run["test"], abs=1e-12)
+
+
+# -- 11. encoded samples are memory-mapped, cached, and not held in memory ---------------
+def _encode(corpus, split="train", **options):
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.training.pipeline import encode_split
+
+    opened = Corpus(corpus)
+    return encode_split(opened, split, opened.sticker_cache(progress=False), **options)
+
+
+_MEMORY_PROBE = """
+import json, sys
+from srs_lib.data.corpus import Corpus
+from srs_lib.training.pipeline import encode_split
+
+def peak():
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    return int(status["VmHWM"].split()[0]) * 1024
+
+corpus = Corpus(sys.argv[1])
+cache = corpus.sticker_cache(progress=False)
+before = peak()
+split = encode_split(corpus, "train", cache, max_utterances=15, max_words=30)
+print(json.dumps({"growth": peak() - before, "data": int(split.contexts.nbytes), "samples": len(split),
+                  "kind": type(split.contexts).__name__}))
+"""
+
+
+def test_encoding_does_not_hold_the_samples_in_memory(corpus):
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("needs /proc to read the peak memory")
+    train = corpus / "release_train.json"
+    train.write_text(train.read_text(encoding="utf-8") * 15, encoding="utf-8")  # 6,000 lines
+    _open_cache(corpus)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KERAS_BACKEND": "torch"}
+    probe = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(corpus)], env=env, cwd=corpus.parent,
+                           capture_output=True, text=True, timeout=300)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    measured = json.loads(probe.stdout.splitlines()[-1])
+    assert measured["samples"] == 6000
+    # The encoded contexts are 10.8 MB; parsing and encoding them all in memory grew the
+    # peak by several times that. Streamed into a file, the peak grows by a block or two.
+    assert measured["growth"] < measured["data"] / 2, measured
+    assert measured["kind"] == "memmap"
+
+
+def test_a_cached_encoding_is_reused_and_equals_one_in_memory(corpus):
+    built = _encode(corpus, max_utterances=15, max_words=30)
+    assert built.cached == "built" and isinstance(built.contexts, np.memmap)
+    again = _encode(corpus, max_utterances=15, max_words=30)
+    in_memory = _encode(corpus, max_utterances=15, max_words=30, cached=False)
+    assert again.cached == "reused" and in_memory.cached is None
+    for name in ("contexts", "n_utterances", "lines", "set_index", "positive_rows"):
+        assert np.array_equal(getattr(again, name), getattr(in_memory, name)), name
+    assert again.sets == in_memory.sets and again.report.to_dict() == in_memory.report.to_dict()
+
+
+def test_a_changed_split_is_encoded_again_and_its_old_encoding_removed(corpus, tmp_path):
+    first = _encode(corpus)
+    folder = corpus / ".srs_cache"
+    (index_file,) = folder.glob("encoded-*.json")
+    train = corpus / "release_train.json"
+    lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
+    train.write_text("".join(lines[:-1]), encoding="utf-8")
+    second = _encode(corpus)
+    assert second.cached == "built" and len(second) == len(first) - 1
+    index = json.loads(index_file.read_text(encoding="utf-8"))
+    assert sorted(p.name for p in folder.glob(index_file.stem + "-*")) == sorted(
+        [index["data_file"], index["arrays_file"]])
+    # an index that names files outside its scheme is stale: rebuilt, the files untouched
+    victim = tmp_path / "victim.i32"
+    victim.write_bytes(bytes(4 * len(second) * 8 * 12))
+    index["data_file"] = str(victim)
+    index_file.write_text(json.dumps(index), encoding="utf-8")
+    assert _encode(corpus).cached == "built" and victim.exists()

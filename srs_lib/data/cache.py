@@ -188,7 +188,7 @@ def _consistent(index: dict, store: StickerStore) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path, exclusive: bool, *, create: bool):
+def locked(directory: Path, exclusive: bool, *, create: bool):
     """Hold ``directory/.lock`` (``flock``): shared to open the cache, exclusive to build it.
 
     The kernel releases a lock when its holder dies, so a killed build never leaves the
@@ -284,12 +284,12 @@ class StickerCache:
         fingerprint = corpus_fingerprint(store)
         content = corpus_fingerprint(store, "full") if verify == "full" else None
         if not rebuild and directory.is_dir():
-            with _locked(directory, exclusive=False, create=False):
+            with locked(directory, exclusive=False, create=False):
                 cache = cls._reopen(directory, store, fingerprint, content)
             if cache is not None:
                 return cache
         cls._make_folder(directory)
-        with _locked(directory, exclusive=True, create=True):
+        with locked(directory, exclusive=True, create=True):
             if not rebuild:  # another process may have built it while we waited
                 cache = cls._reopen(directory, store, fingerprint, content)
                 if cache is not None:

@@ -98,6 +98,18 @@ class SplitReport:
         if len(kept) < EXAMPLES_KEPT:
             kept.append((line, detail))
 
+    @classmethod
+    def from_dict(cls, split: str, data: dict) -> "SplitReport":
+        """The report :meth:`to_dict` wrote (for a cached encoding)."""
+        return cls(
+            split=split, path=Path(data["path"]), lines=int(data["lines"]), usable=int(data["usable"]),
+            skipped=Counter({reason: int(n) for reason, n in data["skipped"].items() if n}),
+            examples={reason: [(int(e["line"]), str(e["detail"])) for e in examples]
+                      for reason, examples in data["examples"].items()},
+            small_set_samples=int(data["small_set_samples"]), small_sets=set(data["small_sets"]),
+            normalised_alts=int(data["normalised_sticker_alts"]),
+        )
+
     def to_dict(self) -> dict:
         """JSON-ready form (ids stay exact integers)."""
         return {

@@ -1,8 +1,9 @@
 """Batches of contexts with their candidate stickers, assembled from the packed sticker cache.
 
 A split is read once through the corpus's usability rules (:mod:`srs_lib.data.corpus`, so
-every skip is counted in the split's report) and encoded into arrays
-(:class:`EncodedSplit`). :class:`RankingBatches` then assembles batches with numpy only:
+every skip is counted in the split's report) and encoded into a memory-mapped array cached
+beside the sticker cache (:class:`~srs_lib.data.encoded.EncodedSplit`, see
+:mod:`srs_lib.data.encoded`). :class:`RankingBatches` then assembles batches with numpy only:
 word ids are sliced, candidate stickers are gathered from the memory-mapped cache with one
 fancy-indexing read per batch. No sticker file is opened while training.
 
@@ -26,58 +27,29 @@ The positive's slot is shuffled with the same generator, so no model can learn a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from srs_lib.candidates import context_rng, draw_candidates, first_in_set_candidates
+from srs_lib.data import encoded
 from srs_lib.data.cache import StickerCache
-from srs_lib.data.corpus import Corpus, SplitReport, iter_split, require_file
-from srs_lib.data.vocab import encode_contexts
+from srs_lib.data.corpus import Corpus, require_file
+from srs_lib.data.encoded import EncodedSplit
+
+__all__ = ["PROTOCOLS", "EncodedSplit", "RankingBatches", "emoji_labels", "encode_split",
+           "evaluation_batches"]
 
 PROTOCOLS = ("random", "first9")
 
 
-@dataclass
-class EncodedSplit:
-    """The usable samples of one split, encoded once.
-
-    ``contexts`` (samples, utterances, words) int32 word ids (PAD = 0, real utterances
-    first); ``n_utterances`` (samples,); ``lines`` (samples,) int64 line numbers in the
-    release file; ``sets`` the distinct sticker set ids of the samples (exact Python ints,
-    increasing) and ``set_index`` (samples,) int32 each sample's position in ``sets``; ids
-    are never cast to a fixed-width integer (some corpora have ids above 2**63);
-    ``positive_rows`` (samples,) int64 rows of the ground-truth stickers in the cache;
-    ``report`` what the corpus rules skipped.
-    """
-
-    name: str
-    contexts: np.ndarray
-    n_utterances: np.ndarray
-    lines: np.ndarray
-    sets: tuple[int, ...]
-    set_index: np.ndarray
-    positive_rows: np.ndarray
-    report: SplitReport
-
-    def __len__(self) -> int:
-        return len(self.lines)
-
-    @property
-    def set_ids(self) -> np.ndarray:
-        """Each sample's sticker set id, (samples,) object array of exact Python ints."""
-        ids = np.empty(len(self.sets), dtype=object)
-        ids[:] = self.sets
-        return ids[self.set_index]
-
-
 def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache, *,
-                 max_utterances: int = 15, max_words: int = 30,
-                 progress: bool = False) -> EncodedSplit:
+                 max_utterances: int = 15, max_words: int = 30, progress: bool = False,
+                 cached: bool = True, verify: str = "stat") -> EncodedSplit:
     """Read a split (``train``/``val``/``test`` or a file name under the corpus, such as
-    ``release_test.json``) through the corpus rules and encode it.
+    ``release_test.json``) through the corpus rules and encode it, memory-mapped and cached
+    beside the sticker cache (see :mod:`srs_lib.data.encoded`; ``cached=False``: in memory).
 
     The cache leaves out exactly the stickers the corpus rules refuse, so every usable
     sample's sticker is cached; a cache built from other files is an error, not a skip.
@@ -87,28 +59,8 @@ def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache,
     if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no such split file: {path}")
     require_file(path, f"split file {name}", corpus.base_path)
-    report = SplitReport(name, path)
-    dialogs, rows = [], []
-    for dialog in iter_split(path, corpus.store, corpus.emoji_vocab, report, progress=progress):
-        key = dialog.sticker_key
-        if key not in cache:
-            raise RuntimeError(f"{path.name} line {dialog.line}: sticker {key} is usable but not "
-                               f"in the sticker cache at {cache.directory}; rebuild the cache")
-        dialogs.append(dialog)
-        rows.append(cache.row(*key))
-    contexts, counts = encode_contexts(dialogs, corpus.vocab, max_utterances, max_words)
-    sets = tuple(sorted({d.current.sticker_set_id for d in dialogs}))
-    position = {set_id: i for i, set_id in enumerate(sets)}
-    return EncodedSplit(
-        name=name,
-        contexts=contexts,
-        n_utterances=counts,
-        lines=np.asarray([d.line for d in dialogs], dtype=np.int64),
-        sets=sets,
-        set_index=np.asarray([position[d.current.sticker_set_id] for d in dialogs], dtype=np.int32),
-        positive_rows=np.asarray(rows, dtype=np.int64),
-        report=report,
-    )
+    return encoded.encode_split(corpus, name, path, cache, max_utterances=max_utterances,
+                                max_words=max_words, progress=progress, cached=cached, verify=verify)
 
 
 def emoji_labels(cache: StickerCache, emoji_vocab) -> np.ndarray:
@@ -221,9 +173,9 @@ def evaluation_batches(base_path, config, split: str | Path = "test", *,
     """
     corpus = Corpus(base_path, vocab_size=config.vocab_size)
     cache = corpus.sticker_cache(cache_dir, progress=False, verify=verify_cache)
-    encoded = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
-                           max_words=config.max_words)
-    batches = RankingBatches(encoded, cache, emoji_labels(cache, corpus.emoji_vocab),
+    samples = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
+                           max_words=config.max_words, verify=verify_cache)
+    batches = RankingBatches(samples, cache, emoji_labels(cache, corpus.emoji_vocab),
                              batch_size=batch_size or config.batch_size,
                              n_candidates=config.n_candidates, protocol=config.protocol,
                              seed=config.eval_seed, train=False)

@@ -177,12 +177,14 @@ class Trainer:
         self.run = RunFolder(Path(log_root) / exp_name)
         self.root, self.train_dir = self.run.root, self.run.train_dir
         self.test_path, self.final_test_path = test_path, final_test_path
+        self.verify_cache = verify_cache
         # Nothing is written before the checks: the corpus, then a rerun's options.
         self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
         self.run.check_config(config.to_dict())
         self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
         self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
-        limits = dict(max_utterances=config.max_utterances, max_words=config.max_words)
+        limits = dict(max_utterances=config.max_utterances, max_words=config.max_words,
+                      verify=verify_cache)
         self.train_split = encode_split(self.corpus, "train", self.cache, **limits)
         self.eval_split = encode_split(self.corpus, test_path, self.cache, **limits)
         self.train_batches = RankingBatches(
@@ -533,7 +535,8 @@ class Trainer:
     def final_report(self) -> dict:
         """Evaluate the best checkpoint on the test split; write metrics.json and scores."""
         best = keras.saving.load_model(self.train_dir / "best.keras", safe_mode=True)
-        limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words)
+        limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words,
+                      verify=self.verify_cache)
         test_split = encode_split(self.corpus, self.final_test_path, self.cache, **limits)
         batches = self._eval_batches(test_split)
         start = time.monotonic()
