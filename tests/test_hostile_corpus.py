@@ -717,3 +717,80 @@ def test_a_changed_split_is_encoded_again_and_its_old_encoding_removed(corpus, t
     index["data_file"] = str(victim)
     index_file.write_text(json.dumps(index), encoding="utf-8")
     assert _encode(corpus).cached == "built" and victim.exists()
+
+
+# -- 12. a user error gets one line naming the file and the fix; --debug the traceback ---
+def _fails_with_one_line(capsys, argv, *needles) -> str:
+    from srs_lib import cli
+
+    status = cli.main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert status != 0 and len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err and lines[0].startswith(f"srs_lib {argv[0]}: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def _train_argv(corpus, log_root, *extra) -> list[str]:
+    return ["train", "--exp_name", "run", "--log_root", str(log_root), "--base_path", str(corpus),
+            *TRAIN_OPTIONS, *extra]
+
+
+def test_a_missing_corpus_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys):
+    from srs_lib import cli
+    from srs_lib.data.corpus import CorpusError
+
+    missing = tmp_path / "no-such-corpus"
+    _fails_with_one_line(capsys, _train_argv(missing, tmp_path / "logs"), str(missing), "--base_path")
+    _fails_with_one_line(capsys, ["evaluate", "--checkpoint", str(tmp_path / "x.keras"), "--base_path",
+                                  str(missing)], "x.keras", "--checkpoint")
+    assert not (tmp_path / "logs").exists()  # nothing written for a run that cannot start
+    with pytest.raises(CorpusError):
+        cli.main([*_train_argv(missing, tmp_path / "logs"), "--debug"])
+
+
+def test_a_read_only_corpus_asks_for_a_cache_folder(corpus, tmp_path, capsys, monkeypatch):
+    import errno
+
+    mkdir = Path.mkdir
+
+    def read_only_corpus(self, *args, **kwargs):
+        if Path(self).is_relative_to(corpus):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only_corpus)  # as a read-only mount would (root ignores chmod)
+    _fails_with_one_line(capsys, _train_argv(corpus, tmp_path / "logs"), str(corpus / ".srs_cache"),
+                         "--cache_dir")
+
+
+def test_a_read_only_log_root_is_one_line(corpus, tmp_path, capsys, monkeypatch):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) == logs else access(path, mode, **kw))
+    _fails_with_one_line(capsys, _train_argv(corpus, logs), str(logs), "--log_root")
+
+
+def test_an_undecodable_vocabulary_is_one_line(corpus, tmp_path, capsys):
+    vocab = corpus / "vocab"
+    lines = vocab.read_bytes().splitlines(keepends=True)
+    vocab.write_bytes(b"".join(lines[:2] + [b"caf\xe9 12\n"] + lines[2:]))  # Latin-1, not UTF-8
+    for argv in (_train_argv(corpus, tmp_path / "logs"), ["validate", "--base_path", str(corpus)]):
+        _fails_with_one_line(capsys, argv, str(vocab), "line 3", "UTF-8")
+
+
+def test_a_nan_option_is_refused_naming_it(corpus, tmp_path, capsys):
+    _fails_with_one_line(capsys, _train_argv(corpus, tmp_path / "logs", "--clipnorm", "nan"), "--clipnorm", "nan")
+    _fails_with_one_line(capsys, _train_argv(corpus, tmp_path / "logs", "--learning_rate", "inf"), "--learning_rate")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_rerun_with_other_options_is_one_line_and_changes_nothing(train_corpus, straight, tmp_path, capsys):
+    shutil.copytree(straight[0], tmp_path / "run")
+    before = _files_of(tmp_path / "run")
+    _fails_with_one_line(capsys, _train_argv(train_corpus, tmp_path, "--learning_rate", "0.01"),
+                         str(tmp_path / "run"), "learning_rate", "--exp_name")
+    assert _files_of(tmp_path / "run") == before

@@ -36,7 +36,7 @@ from srs_lib.data.cache import StickerCache
 from srs_lib.data.dialogs import Dialog, MalformedLine, iter_dialogs
 from srs_lib.data.entries import classify_entry, corpus_roots
 from srs_lib.data.stickers import STICKER_FOLDER, StickerStore
-from srs_lib.data.vocab import EmojiVocab, Vocab, normalize_emoji
+from srs_lib.data.vocab import EmojiVocab, Vocab, VocabularyError, normalize_emoji
 
 SPLITS = ("train", "val", "test")
 MIN_SET_SIZE = 10
@@ -207,7 +207,10 @@ def open_store(base_path: str | os.PathLike) -> StickerStore:
 
 def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
     """The corpus's emoji vocabulary; :class:`CorpusError` if missing or empty."""
-    vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+    try:
+        vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+    except VocabularyError as error:
+        raise CorpusError(str(error)) from None
     if not len(vocab):
         raise CorpusError(f"the emoji vocabulary {Path(base_path) / 'emoji_vocab'} lists no emoji")
     return vocab
@@ -215,7 +218,10 @@ def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
 
 def open_vocab(base_path: str | os.PathLike, max_size: int | None = None) -> Vocab:
     """The corpus's word vocabulary (``max_size`` includes the 4 reserved tokens)."""
-    return Vocab.from_file(require_file(Path(base_path) / "vocab", "word vocabulary"), max_size)
+    try:
+        return Vocab.from_file(require_file(Path(base_path) / "vocab", "word vocabulary"), max_size)
+    except VocabularyError as error:
+        raise CorpusError(str(error)) from None
 
 
 def load_split(
@@ -249,7 +255,9 @@ class Corpus:
     def __init__(self, base_path: str | os.PathLike, vocab_size: int | None = None):
         self.base_path = Path(base_path)
         if not self.base_path.is_dir():
-            raise CorpusError(f"no corpus folder at {self.base_path}")
+            raise CorpusError(f"no corpus folder at {self.base_path}: pass --base_path a folder in "
+                              f"the StickerChat release format (python -m srs_lib synth --out DIR "
+                              f"writes one)")
         needed = [split_path(self.base_path, s).name for s in SPLITS] + [STICKER_FOLDER, "vocab", "emoji_vocab"]
         missing = [name for name in needed if not (self.base_path / name).exists()]
         if missing:

@@ -19,7 +19,6 @@ get them twice.
 """
 from __future__ import annotations
 
-import io
 import os
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -61,12 +60,27 @@ def tokenize(text: str) -> list[str]:
     return text.split()
 
 
+class VocabularyError(ValueError):
+    """A vocabulary file that cannot be read as text; the message names the file and line."""
+
+
 def _read_tokens(path: str | os.PathLike) -> tuple[list[str], int]:
-    """Tokens of a vocabulary file in file order (with repeats) and the count of skipped lines."""
+    """Tokens of a vocabulary file in file order (with repeats) and the count of skipped lines.
+
+    A line that is not valid UTF-8 raises :class:`VocabularyError` (naming the file, the
+    line and the byte): skipping it would shift the id of every later token.
+    """
     tokens: list[str] = []
     skipped = 0
-    with io.TextIOWrapper(open_regular(os.path.realpath(path)), encoding="utf-8-sig") as handle:
-        for raw in handle:
+    with open_regular(os.path.realpath(path)) as handle:
+        for number, data in enumerate(handle, start=1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]  # a UTF-8 byte-order mark
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise VocabularyError(f"{path} line {number}: invalid UTF-8 at byte {error.start}; "
+                                      f"save the file as UTF-8") from None
             fields = raw.split()
             if not fields:
                 continue

@@ -37,11 +37,10 @@ from srs_lib.data import encoded
 from srs_lib.data.cache import StickerCache
 from srs_lib.data.corpus import Corpus, require_file
 from srs_lib.data.encoded import EncodedSplit
+from srs_lib.training.config import PROTOCOLS
 
 __all__ = ["PROTOCOLS", "EncodedSplit", "RankingBatches", "emoji_labels", "encode_split",
            "evaluation_batches"]
-
-PROTOCOLS = ("random", "first9")
 
 
 def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache, *,

@@ -85,6 +85,16 @@ class RunFolder:
             f"{self.root} holds a run trained with other options ({shown}{more}); rerun with "
             f"the same options to resume it, or choose another --exp_name")
 
+    def check_writable(self) -> None:
+        """Raise :class:`RunError` early (before hours of cache building) when the run folder
+        cannot be created or written: its nearest existing folder is not writable."""
+        folder = self.root
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise RunError(f"cannot write the run folder {self.root} ({folder} is not a writable "
+                           f"folder); pass --log_root a writable folder")
+
     # -- the lock ---------------------------------------------------------------------
     def _holder(self, fd: int) -> str:
         try:

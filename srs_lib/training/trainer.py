@@ -181,6 +181,7 @@ class Trainer:
         # Nothing is written before the checks: the corpus, then a rerun's options.
         self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
         self.run.check_config(config.to_dict())
+        self.run.check_writable()
         self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
         self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
         limits = dict(max_utterances=config.max_utterances, max_words=config.max_words,
