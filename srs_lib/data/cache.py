@@ -28,7 +28,8 @@ instead of each packing a copy; under the lock, every data file of the cache's s
 the index does not name and every temporary (left by a killed build) is removed.
 
 The default location is ``BASE/.srs_cache/``; pass ``cache_dir`` where the corpus is
-read-only.
+read-only. The folder also holds the encoded splits (:mod:`srs_lib.data.encoded`), under
+the same lock and naming rules.
 
 A cache folder may come with a copied corpus, so what its index says is data, not an
 instruction: the cache only ever opens or removes files of its own naming scheme
