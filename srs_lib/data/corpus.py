@@ -36,7 +36,7 @@ from srs_lib.data.cache import StickerCache
 from srs_lib.data.dialogs import Dialog, MalformedLine, iter_dialogs
 from srs_lib.data.entries import classify_entry, corpus_roots
 from srs_lib.data.stickers import STICKER_FOLDER, StickerStore
-from srs_lib.data.vocab import EmojiVocab, Vocab, VocabularyError, normalize_emoji
+from srs_lib.data.vocab import EmojiVocab, Vocab, VocabularyError
 
 SPLITS = ("train", "val", "test")
 MIN_SET_SIZE = 10
@@ -76,9 +76,9 @@ class SplitReport:
     skipped samples by reason (keys from :data:`SKIP_REASONS`); ``examples``: per reason,
     the first :data:`EXAMPLES_KEPT` ``(line, detail)`` pairs; ``small_set_samples``: usable
     samples whose set has fewer than :data:`MIN_SET_SIZE` stickers, ``small_sets`` those sets;
-    ``normalised_alts``: usable samples whose ``sticker_alt`` is written with a variation
-    selector (matched to the vocabulary without it, see
-    :func:`~srs_lib.data.vocab.normalize_emoji`).
+    ``normalised_alts``: usable samples whose ``sticker_alt`` matches the emoji vocabulary
+    only under :func:`~srs_lib.data.vocab.normalize_emoji` (spelled with a variation selector
+    where the vocabulary has none, or the reverse).
     """
 
     split: str
@@ -173,7 +173,7 @@ def iter_split(
             report.skip(problem[0], item.line, problem[1])
             continue
         report.usable += 1
-        if normalize_emoji(item.current.sticker_alt) != item.current.sticker_alt:
+        if emoji_vocab.respelled(item.current.sticker_alt):
             report.normalised_alts += 1
         set_id = item.current.sticker_set_id
         if len(store.sets[set_id]) < MIN_SET_SIZE:

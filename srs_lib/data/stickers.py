@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 
 from srs_lib.data.entries import Entry, RefusedEntry, classify_entry, corpus_roots, open_regular
-from srs_lib.data.vocab import normalize_emoji
 
 STICKER_SHAPE = (128, 128, 3)
 """Shape of one sticker image: (height, width, RGB channels), dtype uint8."""
@@ -269,8 +268,6 @@ class StickerStore:
       all inside the corpus;
     * ``refused``: ``[(entry, reason), ...]`` (relative to ``BASE``) of entries never read:
       links out of the corpus, dangling links, FIFOs, sockets, devices;
-    * ``normalised_emojis``: mapping entries written with a variation selector (compared
-      without it, see :func:`~srs_lib.data.vocab.normalize_emoji`);
     * ``conversions``: ``Counter`` of files converted by :meth:`load` (once per file).
 
     Raises ``FileNotFoundError`` when ``BASE/npy_stickers`` is not a folder.
@@ -290,8 +287,6 @@ class StickerStore:
         self.unlisted_files: dict[int, list[int]] = {}
         self.links: list[tuple[str, str]] = []
         self.refused: list[tuple[str, str]] = []
-        self.normalised_emojis = 0
-        """Mapping entries whose emoji changes under :func:`~srs_lib.data.vocab.normalize_emoji`."""
         self.conversions: Counter[str] = Counter()
         self._folders: dict[int, str] = {}
         self._files: dict[int, dict[int, Path]] = {}
@@ -363,7 +358,6 @@ class StickerStore:
                 continue
             self.sets[set_id] = sticker_set
             self.mapping_issues.extend(issues)
-            self.normalised_emojis += sum(normalize_emoji(e) != e for e in sticker_set.emojis)
             unlisted = sorted(set(files).difference(sticker_set.sticker_ids))
             if unlisted:
                 self.unlisted_files[set_id] = unlisted

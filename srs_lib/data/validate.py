@@ -58,7 +58,8 @@ def check_stickers(corpus: Corpus, *, progress: bool = False) -> dict:
             {"set_id": issue.set_id, "file": issue.path, "line": issue.line, "reason": issue.reason}
             for issue in store.mapping_issues[:EXAMPLES_KEPT]
         ],
-        "normalised_emojis": store.normalised_emojis,
+        "normalised_emojis": sum(corpus.emoji_vocab.respelled(emoji) for sticker_set in store.sets.values()
+                                 for emoji in sticker_set.emojis),
         "unrecognised_entries": store.unrecognised,
         "links": len(store.links),
         "link_examples": [{"entry": entry, "target": target} for entry, target in store.links[:EXAMPLES_KEPT]],
@@ -153,10 +154,10 @@ def format_report(report: dict) -> str:
             f"{v['duplicates']:,} repeated"
         )
     alts = sum(r["normalised_sticker_alts"] for r in report["splits"].values())
-    lines.append(
-        f"emojis compared without variation selectors (U+FE0E, U+FE0F): written with one in "
-        f"{report['emoji_vocab']['normalised']:,} emoji_vocab entries, {s['normalised_emojis']:,} "
-        f"mapping entries, {alts:,} usable samples' sticker_alt")
+    if s["normalised_emojis"] or alts:
+        lines.append(
+            f"emojis matched to emoji_vocab only without variation selectors (U+FE0E, U+FE0F): "
+            f"{s['normalised_emojis']:,} mapping entries, {alts:,} usable samples' sticker_alt")
     lines.append("usable" if report["usable"] else f"NOT USABLE: {report['reason']}")
     return "\n".join(lines)
 

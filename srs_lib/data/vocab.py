@@ -174,7 +174,8 @@ class EmojiVocab(_TokenIndex):
     Emojis are compared under :func:`normalize_emoji` (membership and :meth:`index` accept
     either spelling); entries equal under it are one emoji (the first keeps the id, the
     repeat counts in ``duplicates``); ``normalised`` counts entries written with a variation
-    selector; :meth:`token` and iteration give the file's first spelling.
+    selector; :meth:`respelled` tells an emoji that matches only under the normalisation;
+    :meth:`token` and iteration give the file's first spelling.
     """
 
     def __init__(self, emojis: Iterable[str] = ()):
@@ -185,6 +186,12 @@ class EmojiVocab(_TokenIndex):
         self._spellings: dict[str, str] = {}
         for n, e in zip(normal, emojis):
             self._spellings.setdefault(n, e)
+        self._written = frozenset(emojis)
+
+    def respelled(self, emoji: str) -> bool:
+        """Whether ``emoji`` is in the vocabulary only under :func:`normalize_emoji`: the file
+        spells it otherwise (❤️ against ❤), so a plain comparison would have lost it."""
+        return emoji not in self._written and emoji in self
 
     def __contains__(self, emoji: object) -> bool:
         return isinstance(emoji, str) and normalize_emoji(emoji) in self._ids
