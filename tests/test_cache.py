@@ -9,7 +9,7 @@ import pytest
 from corpus_fixtures import BIG_SET, BIG_STICKERS, LOADABLE_BIG, SMALL_SET, SMALL_STICKERS, big_emoji
 
 from srs_lib.data import cache as cache_module
-from srs_lib.data.cache import INDEX_FILE, StickerCache
+from srs_lib.data.cache import INDEX_FILE, LOCK_FILE, StickerCache
 from srs_lib.data.stickers import StickerStore
 
 
@@ -18,7 +18,8 @@ def _open(base, **kwargs) -> StickerCache:
 
 
 def _files(folder) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The cache folder's files but its lock file (an empty file, kept)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_FILE)
 
 
 def test_packs_every_loadable_sticker(corpus):
@@ -142,12 +143,18 @@ def test_crash_while_writing_the_index_keeps_the_old_cache(corpus, monkeypatch):
 def test_leftovers_of_a_killed_build_are_removed(corpus):
     folder = corpus / ".srs_cache"
     folder.mkdir()
-    dead = folder / f"stickers-x.npy.tmp-{2**22 + 1}"  # above Linux's largest pid
+    # A build holds the folder's lock, so every temporary of the cache's naming scheme found
+    # by a build is a leftover, whichever process wrote it; nothing else is touched.
+    dead = folder / f"stickers-{'a' * 12}-{'0' * 8}.npy.tmp-{2**22 + 1}"  # above Linux's largest pid
     dead.write_bytes(b"partial")
-    mine = folder / f"stickers-y.npy.tmp-{os.getpid()}"  # a build of this very process: kept
+    mine = folder / f"stickers-{'b' * 12}-{'0' * 8}.npy.tmp-{os.getpid()}"
     mine.write_bytes(b"partial")
+    orphan = folder / f"stickers-{'c' * 12}-{'0' * 8}.npy"  # a data file no index names
+    orphan.write_bytes(b"old")
+    foreign = folder / f"notes.txt.tmp-{2**22 + 1}"  # not of the cache's naming scheme: kept
+    foreign.write_bytes(b"someone else's")
     _open(corpus)
-    assert not dead.exists() and mine.exists()
+    assert not dead.exists() and not mine.exists() and not orphan.exists() and foreign.exists()
 
 
 def test_corrupt_index_is_rebuilt(corpus):

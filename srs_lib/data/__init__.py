@@ -6,7 +6,9 @@ Backend-free (numpy only): nothing here imports Keras or PyTorch.
 * :mod:`~srs_lib.data.dialogs`: the JSON-lines samples (exact integer ids);
 * :mod:`~srs_lib.data.stickers`: the ``npy_stickers`` library;
 * :mod:`~srs_lib.data.vocab`: word and emoji vocabularies, context encoding;
+* :mod:`~srs_lib.data.entries`: which entries are read (regular files; links inside the corpus);
 * :mod:`~srs_lib.data.cache`: the packed, memory-mapped sticker cache;
+* :mod:`~srs_lib.data.encoded`: a split's encoded samples, memory-mapped beside it;
 * :mod:`~srs_lib.data.corpus`: a corpus folder and the rules for usable samples;
 * :mod:`~srs_lib.data.candidates`: the 10 candidates of a sample (random or first-9);
 * :mod:`~srs_lib.data.validate`, :mod:`~srs_lib.data.stats`: the ``validate`` and

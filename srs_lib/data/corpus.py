@@ -16,7 +16,8 @@ rules below, in this order, and the first rule it breaks is counted in a
 5. ``"sticker file missing"``: no ``<sticker>.npy`` file;
 6. ``"sticker unloadable"``: the file is refused (pickled, truncated, wrong shape or dtype;
    grayscale and RGBA files are converted, hence usable);
-7. ``"emoji outside vocab"``: ``sticker_alt`` is not in ``emoji_vocab``.
+7. ``"emoji outside vocab"``: ``sticker_alt`` is not in ``emoji_vocab`` (emojis compared
+   under :func:`~srs_lib.data.vocab.normalize_emoji`: without variation selectors).
 
 Sets with fewer than :data:`MIN_SET_SIZE` stickers are reported, not skipped (the released
 code fills the missing candidate slots with blank images).
@@ -33,8 +34,9 @@ from tqdm import tqdm
 
 from srs_lib.data.cache import StickerCache
 from srs_lib.data.dialogs import Dialog, MalformedLine, iter_dialogs
+from srs_lib.data.entries import classify_entry, corpus_roots
 from srs_lib.data.stickers import STICKER_FOLDER, StickerStore
-from srs_lib.data.vocab import EmojiVocab, Vocab
+from srs_lib.data.vocab import EmojiVocab, Vocab, VocabularyError
 
 SPLITS = ("train", "val", "test")
 MIN_SET_SIZE = 10
@@ -73,7 +75,10 @@ class SplitReport:
     ``lines``: non-blank lines read; ``usable``: samples kept; ``skipped``: ``Counter`` of
     skipped samples by reason (keys from :data:`SKIP_REASONS`); ``examples``: per reason,
     the first :data:`EXAMPLES_KEPT` ``(line, detail)`` pairs; ``small_set_samples``: usable
-    samples whose set has fewer than :data:`MIN_SET_SIZE` stickers, ``small_sets`` those sets.
+    samples whose set has fewer than :data:`MIN_SET_SIZE` stickers, ``small_sets`` those sets;
+    ``normalised_alts``: usable samples whose ``sticker_alt`` matches the emoji vocabulary
+    only under :func:`~srs_lib.data.vocab.normalize_emoji` (spelled with a variation selector
+    where the vocabulary has none, or the reverse).
     """
 
     split: str
@@ -84,6 +89,7 @@ class SplitReport:
     examples: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     small_set_samples: int = 0
     small_sets: set[int] = field(default_factory=set)
+    normalised_alts: int = 0
 
     def skip(self, reason: str, line: int, detail: str) -> None:
         """Count a skipped sample (and keep it as an example while there are few)."""
@@ -91,6 +97,18 @@ class SplitReport:
         kept = self.examples.setdefault(reason, [])
         if len(kept) < EXAMPLES_KEPT:
             kept.append((line, detail))
+
+    @classmethod
+    def from_dict(cls, split: str, data: dict) -> "SplitReport":
+        """The report :meth:`to_dict` wrote (for a cached encoding)."""
+        return cls(
+            split=split, path=Path(data["path"]), lines=int(data["lines"]), usable=int(data["usable"]),
+            skipped=Counter({reason: int(n) for reason, n in data["skipped"].items() if n}),
+            examples={reason: [(int(e["line"]), str(e["detail"])) for e in examples]
+                      for reason, examples in data["examples"].items()},
+            small_set_samples=int(data["small_set_samples"]), small_sets=set(data["small_sets"]),
+            normalised_alts=int(data["normalised_sticker_alts"]),
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready form (ids stay exact integers)."""
@@ -105,6 +123,7 @@ class SplitReport:
             },
             "small_set_samples": self.small_set_samples,
             "small_sets": sorted(self.small_sets),
+            "normalised_sticker_alts": self.normalised_alts,
         }
 
 
@@ -115,7 +134,8 @@ def sample_problem(dialog: Dialog, store: StickerStore, emoji_vocab: EmojiVocab)
     set_id, sticker_id = dialog.sticker_key
     sticker_set = store.sets.get(set_id)
     if sticker_set is None:
-        return SET_MISSING, f"set {set_id}"
+        problem = store.set_problem(set_id)
+        return SET_MISSING, f"set {set_id}" + (f" ({problem})" if problem else "")
     if sticker_id not in sticker_set:
         return NOT_IN_MAPPING, f"sticker {sticker_id} of set {set_id}"
     check = store.check(set_id, sticker_id)
@@ -153,6 +173,8 @@ def iter_split(
             report.skip(problem[0], item.line, problem[1])
             continue
         report.usable += 1
+        if emoji_vocab.respelled(item.current.sticker_alt):
+            report.normalised_alts += 1
         set_id = item.current.sticker_set_id
         if len(store.sets[set_id]) < MIN_SET_SIZE:
             report.small_set_samples += 1
@@ -160,21 +182,35 @@ def iter_split(
         yield item
 
 
-def _require(path: Path, what: str) -> Path:
-    if not path.exists():
+def require_file(path: Path, what: str, base_path: str | os.PathLike | None = None) -> Path:
+    """``path`` if it is a regular file (or a link to one inside the corpus ``base_path``,
+    by default ``path``'s folder); :class:`CorpusError` otherwise (see
+    :mod:`srs_lib.data.entries`)."""
+    if not path.exists() and not path.is_symlink():
         raise CorpusError(f"missing {what}: {path}")
+    entry = classify_entry(path, corpus_roots(base_path if base_path is not None else path.parent))
+    if entry.kind == "refused":
+        raise CorpusError(f"{what}: {entry.reason}")
+    if entry.kind != "file":
+        raise CorpusError(f"{what} {path} is a {entry.kind}, not a file")
     return path
 
 
 def open_store(base_path: str | os.PathLike) -> StickerStore:
     """The corpus's :class:`StickerStore`; :class:`CorpusError` without ``npy_stickers``."""
-    _require(Path(base_path) / STICKER_FOLDER, "sticker folder")
+    folder = Path(base_path) / STICKER_FOLDER
+    if not folder.is_dir():
+        raise CorpusError(f"missing sticker folder: {folder}" if not folder.exists()
+                          else f"sticker folder {folder} is not a folder")
     return StickerStore(base_path)
 
 
 def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
     """The corpus's emoji vocabulary; :class:`CorpusError` if missing or empty."""
-    vocab = EmojiVocab.from_file(_require(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+    try:
+        vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+    except VocabularyError as error:
+        raise CorpusError(str(error)) from None
     if not len(vocab):
         raise CorpusError(f"the emoji vocabulary {Path(base_path) / 'emoji_vocab'} lists no emoji")
     return vocab
@@ -182,7 +218,10 @@ def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
 
 def open_vocab(base_path: str | os.PathLike, max_size: int | None = None) -> Vocab:
     """The corpus's word vocabulary (``max_size`` includes the 4 reserved tokens)."""
-    return Vocab.from_file(_require(Path(base_path) / "vocab", "word vocabulary"), max_size)
+    try:
+        return Vocab.from_file(require_file(Path(base_path) / "vocab", "word vocabulary"), max_size)
+    except VocabularyError as error:
+        raise CorpusError(str(error)) from None
 
 
 def load_split(
@@ -197,7 +236,7 @@ def load_split(
 
     ``store`` and ``emoji_vocab`` are opened from ``base_path`` when not given.
     """
-    path = _require(split_path(base_path, split), f"{split} split")
+    path = require_file(split_path(base_path, split), f"{split} split")
     store = store if store is not None else open_store(base_path)
     emoji_vocab = emoji_vocab if emoji_vocab is not None else open_emoji_vocab(base_path)
     report = SplitReport(split, path)
@@ -216,11 +255,15 @@ class Corpus:
     def __init__(self, base_path: str | os.PathLike, vocab_size: int | None = None):
         self.base_path = Path(base_path)
         if not self.base_path.is_dir():
-            raise CorpusError(f"no corpus folder at {self.base_path}")
+            raise CorpusError(f"no corpus folder at {self.base_path}: pass --base_path a folder in "
+                              f"the StickerChat release format (python -m srs_lib synth --out DIR "
+                              f"writes one)")
         needed = [split_path(self.base_path, s).name for s in SPLITS] + [STICKER_FOLDER, "vocab", "emoji_vocab"]
         missing = [name for name in needed if not (self.base_path / name).exists()]
         if missing:
             raise CorpusError(f"not a StickerChat corpus: {self.base_path} lacks {', '.join(missing)}")
+        for split in SPLITS:
+            require_file(split_path(self.base_path, split), f"{split} split")
         self.store = open_store(self.base_path)
         self.vocab = open_vocab(self.base_path, vocab_size)
         self.emoji_vocab = open_emoji_vocab(self.base_path)
@@ -239,10 +282,13 @@ class Corpus:
         return load_split(self.base_path, split, self.store, self.emoji_vocab, progress=progress)
 
     def sticker_cache(
-        self, cache_dir: str | os.PathLike | None = None, *, rebuild: bool = False, progress: bool = True
+        self, cache_dir: str | os.PathLike | None = None, *, rebuild: bool = False, progress: bool = True,
+        verify: str = "stat",
     ) -> StickerCache:
-        """The corpus's :class:`~srs_lib.data.cache.StickerCache` (built on first use)."""
-        return StickerCache.open(self.base_path, cache_dir, store=self.store, rebuild=rebuild, progress=progress)
+        """The corpus's :class:`~srs_lib.data.cache.StickerCache` (built on first use;
+        ``verify``: see :meth:`~srs_lib.data.cache.StickerCache.open`)."""
+        return StickerCache.open(self.base_path, cache_dir, store=self.store, rebuild=rebuild,
+                                 progress=progress, verify=verify)
 
     def __repr__(self) -> str:
         return f"Corpus({str(self.base_path)!r})"

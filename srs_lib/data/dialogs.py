@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from srs_lib.data.entries import open_regular
+
 _INT_STRING = re.compile(r"-?[0-9]+")
 
 
@@ -182,8 +184,9 @@ def iter_dialogs(path: str | os.PathLike) -> Iterator[Dialog | MalformedLine]:
     other non-blank line (invalid UTF-8 or JSON, a missing field, a value of the wrong
     type, a float id). Blank lines are skipped and yield nothing. Line numbers are 1-based
     physical line numbers. The file is read lazily, so memory does not grow with its size.
+    Only a regular file is read (a FIFO raises :class:`~srs_lib.data.entries.RefusedEntry`).
     """
-    with open(path, "rb") as handle:
+    with open_regular(os.path.realpath(path)) as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark

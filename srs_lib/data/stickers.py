@@ -19,6 +19,17 @@ deviations are converted, and counted in :attr:`StickerStore.conversions` (once 
 
 Anything else (another shape, another dtype, a truncated or non-``.npy`` file) raises a
 :class:`StickerError` that names the file and what was found.
+
+Only regular files are ever opened (a FIFO or a device would block or never end): every
+entry is classified by :func:`~srs_lib.data.entries.classify_entry` when the store is opened,
+and every file is opened by :func:`~srs_lib.data.entries.open_regular`. A symbolic link
+(to a set folder, a mapping or a sticker) is followed when its target lies inside the
+corpus (``BASE`` or ``BASE/npy_stickers``, both resolved) and is listed in
+:attr:`StickerStore.links`; a link out of the corpus, a dangling link and any entry that is
+neither a regular file nor a folder are refused, listed in :attr:`StickerStore.refused`
+with the reason, and never read. A refused sticker file is "unloadable" for the corpus
+rules, a refused set folder or mapping leaves its set out: ``validate``, ``stats``, ``ssim``
+and training all see the same store, so what ``validate`` accepts, training accepts.
 """
 from __future__ import annotations
 
@@ -30,6 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from srs_lib.data.entries import (
+    Entry,
+    RefusedEntry,
+    classify_entry,
+    corpus_roots,
+    open_regular,
+)
 
 STICKER_SHAPE = (128, 128, 3)
 """Shape of one sticker image: (height, width, RGB channels), dtype uint8."""
@@ -91,7 +110,7 @@ def read_npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]
     pickled objects, or is shorter than its header says (truncated).
     """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             try:
                 version = np.lib.format.read_magic(handle)
                 reader = _HEADER_READERS.get(version)
@@ -104,6 +123,8 @@ def read_npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]
             size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError:
         raise StickerError(f"{path}: file not found") from None
+    except RefusedEntry as error:
+        raise StickerError(str(error)) from None
     if dtype.hasobject:
         raise StickerError(f"{path}: holds pickled Python objects (dtype {dtype}); refused")
     expected = data_offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -164,11 +185,13 @@ class StickerSet:
 
 @dataclass(frozen=True, slots=True)
 class MappingIssue:
-    """A line of an ``emoji_mapping.txt`` that was ignored: set, 1-based line, reason."""
+    """A line of an ``emoji_mapping.txt`` that was ignored: set, 1-based line, reason, and
+    the file (relative to the corpus when read by a :class:`StickerStore`)."""
 
     set_id: int
     line: int
     reason: str
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,32 +212,46 @@ class StickerCheck:
         return not self.missing and self.error is None
 
 
-def read_mapping(path: Path, set_id: int) -> tuple[StickerSet, list[MappingIssue]]:
+def read_mapping(path: Path, set_id: int, name: str | None = None) -> tuple[StickerSet, list[MappingIssue]]:
     """Parse an ``emoji_mapping.txt``: the set in file order and the lines it ignored.
 
     A line is ``<sticker_id>`` and ``<emoji>`` separated by a tab (or other whitespace).
-    Blank lines are skipped; a line without both fields, with a non-integer sticker id, or
-    repeating a sticker id already listed is ignored and reported (the first listing wins).
+    Blank lines are skipped; a line that is not valid UTF-8, a line without both fields,
+    with a non-integer sticker id, or repeating a sticker id already listed is ignored and
+    reported with its number (the first listing wins). Emojis are kept as written; they
+    are compared under :func:`~srs_lib.data.vocab.normalize_emoji`. ``name`` is how issues
+    name the file (default: ``path``).
     """
+    name = str(path) if name is None else name
     sticker_ids: list[int] = []
     emojis: list[str] = []
     issues: list[MappingIssue] = []
     seen: set[int] = set()
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+
+    def issue(number: int, reason: str) -> None:
+        issues.append(MappingIssue(set_id, number, reason, name))
+
+    with open_regular(path) as handle:
         for number, raw in enumerate(handle, start=1):
-            line = raw.strip()
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                issue(number, f"{name} line {number}: invalid UTF-8 at byte {error.start}; line ignored")
+                continue
             if not line:
                 continue
             fields = line.split(None, 1)
             if len(fields) != 2:
-                issues.append(MappingIssue(set_id, number, f"expected '<sticker_id>\\t<emoji>', got {line!r}"))
+                issue(number, f"expected '<sticker_id>\\t<emoji>', got {line!r}")
                 continue
             sticker_id = _parse_id(fields[0])
             if sticker_id is None:
-                issues.append(MappingIssue(set_id, number, f"sticker id {fields[0]!r} is not an integer"))
+                issue(number, f"sticker id {fields[0]!r} is not an integer")
                 continue
             if sticker_id in seen:
-                issues.append(MappingIssue(set_id, number, f"sticker {sticker_id} listed twice"))
+                issue(number, f"sticker {sticker_id} listed twice")
                 continue
             seen.add(sticker_id)
             sticker_ids.append(sticker_id)
@@ -233,6 +270,10 @@ class StickerStore:
     * ``sets_without_mapping``: set ids whose folder has no ``emoji_mapping.txt``;
     * ``unrecognised``: entries (relative paths) whose names are not ids;
     * ``unlisted_files``: ``{set_id: [sticker_id, ...]}`` of ``.npy`` files absent from the mapping;
+    * ``links``: ``[(entry, target), ...]`` (relative to ``BASE``) of symbolic links followed,
+      all inside the corpus;
+    * ``refused``: ``[(entry, reason), ...]`` (relative to ``BASE``) of entries never read:
+      links out of the corpus, dangling links, FIFOs, sockets, devices;
     * ``conversions``: ``Counter`` of files converted by :meth:`load` (once per file).
 
     Raises ``FileNotFoundError`` when ``BASE/npy_stickers`` is not a folder.
@@ -243,51 +284,118 @@ class StickerStore:
         self.root = self.base_path / STICKER_FOLDER
         if not self.root.is_dir():
             raise FileNotFoundError(f"no sticker folder {self.root}")
+        self.roots = corpus_roots(self.base_path, self.root)
+        """The resolved folders a symbolic link may point into."""
         self.sets: dict[int, StickerSet] = {}
         self.mapping_issues: list[MappingIssue] = []
         self.sets_without_mapping: list[int] = []
         self.unrecognised: list[str] = []
         self.unlisted_files: dict[int, list[int]] = {}
+        self.links: list[tuple[str, str]] = []
+        self.refused: list[tuple[str, str]] = []
         self.conversions: Counter[str] = Counter()
         self._folders: dict[int, str] = {}
-        self._files: dict[int, frozenset[int]] = {}
+        self._files: dict[int, dict[int, Path]] = {}
+        self._refused_files: dict[tuple[int, int], str] = {}
+        self._refused_sets: dict[int, str] = {}
         self._checks: dict[tuple[int, int], StickerCheck] = {}
         self._converted: set[tuple[int, int]] = set()
         self._scan()
 
+    def _relative(self, path: str | os.PathLike) -> str:
+        path = Path(path)
+        try:
+            return str(path.relative_to(self.base_path))
+        except ValueError:
+            return os.path.relpath(path, os.path.realpath(self.base_path)) if path.is_absolute() else str(path)
+
+    def _classify(self, path: Path) -> Entry:
+        entry = classify_entry(path, self.roots)
+        if entry.kind == "refused":
+            self.refused.append((self._relative(path), entry.reason))
+        elif entry.link is not None:
+            self.links.append((self._relative(path), self._relative(entry.link)))
+        return entry
+
     def _scan(self) -> None:
-        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-            set_id = _parse_id(entry.name) if entry.is_dir() else None
+        for item in sorted(os.scandir(self.root), key=lambda e: e.name):
+            set_id = _parse_id(item.name)
             if set_id is None:
-                self.unrecognised.append(entry.name)
+                self.unrecognised.append(item.name)
                 continue
-            self._folders[set_id] = entry.name
-            files = set()
-            for child in os.scandir(entry.path):
+            folder = self._classify(Path(item.path))
+            if folder.kind == "refused":
+                self._refused_sets[set_id] = folder.reason
+                continue
+            if folder.kind != "folder":
+                self.unrecognised.append(item.name)
+                continue
+            self._folders[set_id] = item.name
+            files: dict[int, Path] = {}
+            mapping = None
+            for child in sorted(os.scandir(folder.path), key=lambda e: e.name):
                 stem, dot_npy = child.name[:-4], child.name[-4:]
                 sticker_id = _parse_id(stem) if dot_npy == ".npy" else None
-                if sticker_id is not None:
-                    files.add(sticker_id)
-                elif child.name != MAPPING_FILE:
-                    self.unrecognised.append(f"{entry.name}/{child.name}")
-            self._files[set_id] = frozenset(files)
-            mapping = Path(entry.path) / MAPPING_FILE
-            if not mapping.is_file():
+                if sticker_id is None and child.name != MAPPING_FILE:
+                    self.unrecognised.append(f"{item.name}/{child.name}")
+                    continue
+                entry = self._classify(Path(self.root, item.name, child.name))
+                if child.name == MAPPING_FILE:
+                    mapping = entry
+                elif entry.kind == "file":
+                    files[sticker_id] = entry.path
+                elif entry.kind == "refused":
+                    self._refused_files[(set_id, sticker_id)] = entry.reason
+                else:
+                    self.unrecognised.append(f"{item.name}/{child.name}")
+            self._files[set_id] = files
+            if mapping is None or mapping.kind != "file":
+                if mapping is not None and mapping.kind == "refused":
+                    self._refused_sets[set_id] = mapping.reason
                 self.sets_without_mapping.append(set_id)
                 continue
-            sticker_set, issues = read_mapping(mapping, set_id)
+            try:
+                sticker_set, issues = read_mapping(
+                    mapping.path, set_id, f"{STICKER_FOLDER}/{item.name}/{MAPPING_FILE}")
+            except OSError as error:  # swapped for a FIFO or a link since the scan
+                self.refused.append((self._relative(mapping.path), str(error)))
+                self._refused_sets[set_id] = str(error)
+                self.sets_without_mapping.append(set_id)
+                continue
             self.sets[set_id] = sticker_set
             self.mapping_issues.extend(issues)
-            unlisted = sorted(files.difference(sticker_set.sticker_ids))
+            unlisted = sorted(set(files).difference(sticker_set.sticker_ids))
             if unlisted:
                 self.unlisted_files[set_id] = unlisted
 
     def path(self, set_id: int, sticker_id: int) -> Path:
-        """Where the sticker's ``.npy`` file is (or would be)."""
+        """Where the sticker's ``.npy`` entry is (or would be), as listed in the corpus."""
         return self.root / self._folders.get(set_id, str(set_id)) / f"{sticker_id}.npy"
 
+    def source(self, set_id: int, sticker_id: int) -> Path | None:
+        """The regular file the sticker is read from (a followed link resolved), or
+        ``None`` when it has none (missing or refused)."""
+        return self._files.get(set_id, {}).get(sticker_id)
+
+    def files(self):
+        """``(set_id, sticker_id, path)`` of every sticker file the store would read (the
+        regular files of the recognised sets, links resolved), by set then sticker id."""
+        for set_id in sorted(self._files):
+            for sticker_id, path in sorted(self._files[set_id].items()):
+                yield set_id, sticker_id, path
+
+    def mapping_path(self, set_id: int) -> Path | None:
+        """The mapping file a set was read from (links resolved), ``None`` for no set."""
+        if set_id not in self.sets:
+            return None
+        return Path(os.path.realpath(self.root / self._folders[set_id] / MAPPING_FILE))
+
+    def set_problem(self, set_id: int) -> str | None:
+        """Why a set folder (or its mapping) was refused, ``None`` if it was not."""
+        return self._refused_sets.get(set_id)
+
     def has_file(self, set_id: int, sticker_id: int) -> bool:
-        """Whether the sticker's ``.npy`` file was on disk when the store was opened."""
+        """Whether the sticker has a regular file (when the store was opened)."""
         return sticker_id in self._files.get(set_id, ())
 
     def check(self, set_id: int, sticker_id: int) -> StickerCheck:
@@ -295,24 +403,35 @@ class StickerStore:
         key = (set_id, sticker_id)
         if key not in self._checks:
             path = self.path(set_id, sticker_id)
-            if not self.has_file(set_id, sticker_id):
+            source = self.source(set_id, sticker_id)
+            if key in self._refused_files:
+                result = StickerCheck(path, error=self._refused_files[key])
+            elif source is None:
                 result = StickerCheck(path, missing=True, error=f"{path}: file not found")
             else:
                 try:
-                    shape, dtype = read_npy_header(path)
+                    shape, dtype = read_npy_header(source)
                     result = StickerCheck(path, conversion=conversion_for(path, shape, dtype))
-                except StickerError as error:
-                    result = StickerCheck(path, error=str(error))
+                except (StickerError, OSError) as error:
+                    result = StickerCheck(path, error=str(error).replace(str(source), str(path)))
             self._checks[key] = result
         return self._checks[key]
 
     def load(self, set_id: int, sticker_id: int) -> np.ndarray:
         """The sticker image, ``(128, 128, 3)`` uint8 RGB; :class:`StickerError` if unusable."""
         path = self.path(set_id, sticker_id)
+        if (set_id, sticker_id) in self._refused_files:
+            raise StickerError(self._refused_files[(set_id, sticker_id)])
+        source = self.source(set_id, sticker_id)
+        if source is None:
+            raise StickerError(f"{path}: file not found")
         try:
-            image = np.load(path, allow_pickle=False)
+            with open_regular(source) as handle:
+                image = np.load(handle, allow_pickle=False)
         except FileNotFoundError:
             raise StickerError(f"{path}: file not found") from None
+        except RefusedEntry as error:
+            raise StickerError(str(error)) from None
         except (ValueError, OSError, EOFError) as error:
             raise StickerError(f"{path}: not a loadable .npy without unpickling ({error}); refused") from None
         conversion = conversion_for(path, image.shape, image.dtype)

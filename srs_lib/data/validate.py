@@ -4,7 +4,9 @@ Reads every split and checks the header of every sticker listed in a mapping (no
 read), then reports: lines read per split, malformed lines (the first few with their line
 numbers, all counted), samples skipped per reason (the rules of :mod:`srs_lib.data.corpus`),
 stickers converted (grayscale, RGBA) or refused (wrong shape or dtype, pickled, truncated),
-missing sticker files, ignored mapping lines, and sets with fewer than 10 stickers.
+missing sticker files, ignored mapping lines, symbolic links followed (inside the corpus) and
+entries refused unread (links out of it, dangling links, FIFOs, devices: see
+:mod:`srs_lib.data.entries`), and sets with fewer than 10 stickers.
 
 Exit status 0 when the corpus is usable; 1 with a one-line reason on stderr when it is not
 (a file or folder missing, or a split without a single usable sample).
@@ -59,10 +61,15 @@ def check_stickers(corpus: Corpus, *, progress: bool = False) -> dict:
         "sets_without_mapping": store.sets_without_mapping,
         "malformed_mapping_lines": len(store.mapping_issues),
         "mapping_examples": [
-            {"set_id": issue.set_id, "line": issue.line, "reason": issue.reason}
+            {"set_id": issue.set_id, "file": issue.path, "line": issue.line, "reason": issue.reason}
             for issue in store.mapping_issues[:EXAMPLES_KEPT]
         ],
+        "normalised_emojis": sum(corpus.emoji_vocab.respelled(emoji) for sticker_set in store.sets.values()
+                                 for emoji in sticker_set.emojis),
         "unrecognised_entries": store.unrecognised,
+        "links": len(store.links),
+        "link_examples": [{"entry": entry, "target": target} for entry, target in store.links[:EXAMPLES_KEPT]],
+        "refused_entries": [{"entry": entry, "reason": reason} for entry, reason in store.refused],
         "small_sets": len(small),
         "small_set_examples": [{"set_id": set_id, "stickers": size} for size, set_id in small[:EXAMPLES_KEPT]],
     }
@@ -100,6 +107,7 @@ def validate_corpus(base_path, *, progress: bool = False) -> dict:
             "size": len(corpus.emoji_vocab),
             "skipped_lines": corpus.emoji_vocab.skipped_lines,
             "duplicates": corpus.emoji_vocab.duplicates,
+            "normalised": corpus.emoji_vocab.normalised,
         },
     }
 
@@ -129,13 +137,20 @@ def format_report(report: dict) -> str:
     lines += [f"      {message}" for message in s["refused_examples"]]
     lines.append(f"    {s['missing_files']:,} listed but without a file")
     lines.append(f"    {s['malformed_mapping_lines']:,} emoji_mapping.txt lines ignored")
-    lines += [f"      set {m['set_id']} line {m['line']}: {m['reason']}" for m in s["mapping_examples"]]
+    lines += [f"      {m['file']} line {m['line']}: {m['reason']}" for m in s["mapping_examples"]]
     if s["sets_without_mapping"]:
         lines.append(f"    {len(s['sets_without_mapping']):,} set folders without emoji_mapping.txt (ignored)")
     if s["unlisted_files"]:
         lines.append(f"    {s['unlisted_files']:,} .npy files not listed in their mapping (unused)")
     if s["unrecognised_entries"]:
         lines.append(f"    {len(s['unrecognised_entries']):,} entries whose names are not ids (ignored)")
+    if s["links"]:
+        lines.append(f"    {s['links']:,} symbolic links inside the corpus, followed")
+        lines += [f"      {e['entry']} -> {e['target']}" for e in s["link_examples"]]
+    if s["refused_entries"]:
+        lines.append(f"    {len(s['refused_entries']):,} entries refused and never read "
+                     f"(links out of the corpus, dangling links, FIFOs, devices)")
+        lines += [f"      {e['reason']}" for e in s["refused_entries"][:EXAMPLES_KEPT]]
     lines.append(f"    {s['small_sets']:,} sets with fewer than {MIN_SET_SIZE} stickers")
     lines += [f"      set {e['set_id']}: {e['stickers']}" for e in s["small_set_examples"]]
     for name in ("vocab", "emoji_vocab"):
@@ -144,6 +159,11 @@ def format_report(report: dict) -> str:
             f"{name}: {v['size']:,} entries, {v['skipped_lines']:,} ambiguous lines skipped, "
             f"{v['duplicates']:,} repeated"
         )
+    alts = sum(r["normalised_sticker_alts"] for r in report["splits"].values())
+    if s["normalised_emojis"] or alts:
+        lines.append(
+            f"emojis matched to emoji_vocab only without variation selectors (U+FE0E, U+FE0F): "
+            f"{s['normalised_emojis']:,} mapping entries, {alts:,} usable samples' sticker_alt")
     lines.append("usable" if report["usable"] else f"NOT USABLE: {report['reason']}")
     return "\n".join(lines)
 

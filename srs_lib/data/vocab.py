@@ -20,11 +20,13 @@ get them twice.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from srs_lib.data.dialogs import Dialog, Utterance
+from srs_lib.data.entries import open_regular
 
 PAD, UNK, START, STOP = 0, 1, 2, 3
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[START]", "[STOP]")
@@ -35,17 +37,50 @@ MAX_WORDS = 30
 """Words kept per utterance (paper and released code)."""
 
 
+VARIATION_SELECTORS = ("\ufe0e", "\ufe0f")
+"""U+FE0E (text presentation) and U+FE0F (emoji presentation): they choose how a character
+is drawn, not which emoji it is, and Telegram data writes ❤ and ❤️ for the same emoji."""
+
+
+def normalize_emoji(text: str) -> str:
+    """The form under which emojis are compared (vocabulary, mappings, ``sticker_alt``).
+
+    Unicode NFC, then every variation selector (:data:`VARIATION_SELECTORS`) removed: "❤️"
+    (U+2764 U+FE0F) and "❤" (U+2764) are one emoji. Nothing else changes: a skin-tone
+    modifier (U+1F3FB-U+1F3FF) makes another emoji ("👍🏽" is not "👍", as in the released
+    vocabulary, where both can be labels), and zero-width-joiner sequences are kept whole.
+    The files are never rewritten; readers count what the normalisation changed.
+    """
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if ch not in VARIATION_SELECTORS)
+
+
 def tokenize(text: str) -> list[str]:
     """The words of a pre-segmented text: a split on whitespace."""
     return text.split()
 
 
+class VocabularyError(ValueError):
+    """A vocabulary file that cannot be read as text; the message names the file and line."""
+
+
 def _read_tokens(path: str | os.PathLike) -> tuple[list[str], int]:
-    """Tokens of a vocabulary file in file order (with repeats) and the count of skipped lines."""
+    """Tokens of a vocabulary file in file order (with repeats) and the count of skipped lines.
+
+    A line that is not valid UTF-8 raises :class:`VocabularyError` (naming the file, the
+    line and the byte): skipping it would shift the id of every later token.
+    """
     tokens: list[str] = []
     skipped = 0
-    with open(path, encoding="utf-8-sig") as handle:
-        for raw in handle:
+    with open_regular(os.path.realpath(path)) as handle:
+        for number, data in enumerate(handle, start=1):
+            if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]  # a UTF-8 byte-order mark
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise VocabularyError(f"{path} line {number}: invalid UTF-8 at byte {error.start}; "
+                                      f"save the file as UTF-8") from None
             fields = raw.split()
             if not fields:
                 continue
@@ -134,7 +169,39 @@ class Vocab(_TokenIndex):
 
 
 class EmojiVocab(_TokenIndex):
-    """Emoji label vocabulary: emoji → class index 0..n-1, in file order (no reserved ids)."""
+    """Emoji label vocabulary: emoji → class index 0..n-1, in file order (no reserved ids).
+
+    Emojis are compared under :func:`normalize_emoji` (membership and :meth:`index` accept
+    either spelling); entries equal under it are one emoji (the first keeps the id, the
+    repeat counts in ``duplicates``); ``normalised`` counts entries written with a variation
+    selector; :meth:`respelled` tells an emoji that matches only under the normalisation;
+    :meth:`token` and iteration give the file's first spelling.
+    """
+
+    def __init__(self, emojis: Iterable[str] = ()):
+        emojis = list(emojis)
+        normal = [normalize_emoji(e) for e in emojis]
+        super().__init__(normal)
+        self.normalised = sum(n != e for n, e in zip(normal, emojis))
+        self._spellings: dict[str, str] = {}
+        for n, e in zip(normal, emojis):
+            self._spellings.setdefault(n, e)
+        self._written = frozenset(emojis)
+
+    def respelled(self, emoji: str) -> bool:
+        """Whether ``emoji`` is in the vocabulary only under :func:`normalize_emoji`: the file
+        spells it otherwise (❤️ against ❤), so a plain comparison would have lost it."""
+        return emoji not in self._written and emoji in self
+
+    def __contains__(self, emoji: object) -> bool:
+        return isinstance(emoji, str) and normalize_emoji(emoji) in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._spellings[t] for t in self._tokens)
+
+    def token(self, index: int) -> str:
+        """The emoji with this class index, as the file first spells it."""
+        return self._spellings[self._tokens[index]]
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "EmojiVocab":
@@ -145,8 +212,9 @@ class EmojiVocab(_TokenIndex):
         return vocab
 
     def index(self, emoji: str) -> int:
-        """The class index of an emoji; ``KeyError`` if it is not in the vocabulary."""
-        return self._ids[emoji]
+        """The class index of an emoji (either spelling); ``KeyError`` if it is not in the
+        vocabulary."""
+        return self._ids[normalize_emoji(emoji)]
 
 
 def _texts(context: Dialog | Iterable[Utterance | str]) -> list[str]:

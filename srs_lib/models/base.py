@@ -39,6 +39,10 @@ class StickerRanker(keras.Model):
         ranking_stop: where the ranking loss's gradient stops in the sticker encoder:
             "none" (the paper), "backbone" or "encoder" (see
             :class:`~srs_lib.layers.StickerEncoder`).
+        data_config: the data options the model was trained and evaluated with
+            (:data:`srs_lib.training.config.DATA_OPTIONS`), saved with it and used by
+            nothing in it, so that a ``.keras`` file carries everything its evaluation
+            needs.
     """
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).
@@ -46,8 +50,9 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features", ranking_stop="none", **kwargs):
+                 sticker_code="features", ranking_stop="none", data_config=None, **kwargs):
         super().__init__(**kwargs)
+        self.data_config = dict(data_config) if data_config else None
         self.vocab_size, self.n_emoji, self.hidden, self.dropout = vocab_size, n_emoji, hidden, dropout
         self.backbone, self.backbone_weights = backbone, backbone_weights
         self.pretrained, self.classify, self.sticker_code = pretrained, classify, sticker_code
@@ -82,7 +87,7 @@ class StickerRanker(keras.Model):
             "dropout": self.dropout, "backbone": self.backbone, "image_size": self.image_size,
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
             "classify": self.classify, "sticker_code": self.sticker_code,
-            "ranking_stop": self.ranking_stop,
+            "ranking_stop": self.ranking_stop, "data_config": self.data_config,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config

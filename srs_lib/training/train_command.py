@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ablation", nargs="*", default=[], choices=sorted(ABLATIONS),
                         help="the paper's Table 4 ablations: SRS w/o pretrain, Classify, DIN, FR")
     parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
+    parser.add_argument("--verify_cache", choices=("stat", "full"), default="stat",
+                        help="how the sticker cache is checked against the sticker files: file "
+                             "times (stat, default) or a hash of every byte (full)")
     parser.add_argument("--device", choices=("auto", "cpu"), default="auto",
                         help="auto: a CUDA GPU when there is one; cpu: force the CPU")
     parser.add_argument("--no_resume", action="store_true",
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = train(config, args.base_path, args.log_root, args.exp_name,
                        resume=not args.no_resume, test_path=args.test_path,
-                       final_test_path=args.final_test_path, cache_dir=args.cache_dir)
+                       final_test_path=args.final_test_path, cache_dir=args.cache_dir,
+                       verify_cache=args.verify_cache)
     except TrainingDiverged as err:
         print(f"srs_lib train: {err}", flush=True)
         return 3

@@ -14,10 +14,18 @@
   per-context scores go to ``test_scores.npz`` (for significance tests), metrics to
   ``metrics.json``.
 * **Checkpoints** (``train/ckpt-<step>/``: weights, optimiser state, trainer state) are
-  written to a temporary folder and renamed into place, then the ``train/checkpoint``
-  pointer is replaced atomically, so a killed run never leaves a half-written checkpoint.
-  A run restarted with the same ``LOG_ROOT/NAME`` resumes from the last one with the same
-  data order and schedule (the order depends only on the seed and the epoch).
+  written to a temporary folder, synced to disk (files and folders, ``fsync``) and renamed
+  into place, then the ``train/checkpoint`` pointer is replaced atomically, so a killed run
+  (or a power loss) never leaves a half-written checkpoint; the two newest are kept. A run
+  restarted with the same ``LOG_ROOT/NAME`` resumes from the newest checkpoint that loads
+  (a damaged one, such as an empty ``model.weights.h5``, is skipped and named) with the
+  same data order and schedule (the order depends only on the seed and the epoch), so it
+  ends with exactly the weights of an uninterrupted run.
+* **The run folder** (:mod:`srs_lib.training.run_folder`): a rerun's options are checked
+  against the folder's ``config.json`` before anything is written; a training holds the
+  folder's lock for its lifetime (a second one is refused, naming the holder); on start it
+  removes the temporaries a killed run of ours left, and rewrites ``metric.txt`` from the
+  resumed checkpoint's history, so that the file holds each evaluation once.
 * A loss that is not finite stops the run with :class:`TrainingDiverged`, keeping the last
   good checkpoint.
 
@@ -26,10 +34,12 @@ themselves are backend-agnostic Keras.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import platform
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +51,16 @@ from keras import ops
 
 from srs_lib.analysis.metrics import ranking_metrics
 from srs_lib.data.corpus import Corpus
-from srs_lib.files import write_text_atomically
+from srs_lib.files import (
+    fsync_path,
+    fsync_tree,
+    replace_atomically,
+    write_bytes_atomically,
+    write_text_atomically,
+)
 from srs_lib.layers.masking import MASK_VALUE
 from srs_lib.models.registry import build_model
-from srs_lib.training.config import TrainConfig
+from srs_lib.training.config import DATA_OPTIONS, TrainConfig, data_config
 from srs_lib.training.losses import emoji_loss, hinge_loss
 from srs_lib.training.pipeline import (
     RankingBatches,
@@ -52,6 +68,24 @@ from srs_lib.training.pipeline import (
     encode_split,
     evaluation_batches,
 )
+from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
+
+CRASH_ENV = "SRS_LIB_CRASH_AT"
+"""For tests only: ``MOMENT`` or ``MOMENT@STEP`` makes the trainer stop hard there
+(``os._exit(CRASH_STATUS)``, like ``kill -9``: no cleanup, no flush). The moments, in the
+order a step meets them: ``step`` (after an optimisation step), ``eval_logged`` (the line
+appended to ``metric.txt``), ``best_written`` (``best.keras``'s temporary written, not yet
+renamed), ``checkpoint_written`` (the temporary checkpoint folder complete, not yet
+renamed), ``checkpoint_renamed`` (renamed, the pointer not yet updated),
+``checkpoint_done`` (pointer updated). Unset, it costs one dictionary look-up per moment."""
+CRASH_STATUS = 86
+_CHECKPOINT = re.compile(r"ckpt-([0-9]+)")
+
+
+def _crash_point(moment: str, step: int) -> None:
+    wanted = os.environ.get(CRASH_ENV)
+    if wanted is not None and wanted in (moment, f"{moment}@{step}"):
+        os._exit(CRASH_STATUS)
 
 
 class TrainingDiverged(RuntimeError):
@@ -96,6 +130,13 @@ def _set_torch_rng_state(saved) -> None:
     cuda = [torch.from_numpy(saved[k]) for k in sorted(saved) if k.startswith("cuda")]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+
+
+def _assign(variable, value: np.ndarray) -> None:
+    if tuple(variable.shape) != tuple(value.shape):
+        raise ValueError(f"{variable.path}: shape {tuple(value.shape)} in the checkpoint, "
+                         f"{tuple(variable.shape)} in the model")
+    variable.assign(value)
 
 
 def _to_tensors(inputs: dict) -> dict:
@@ -165,17 +206,21 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, base_path, log_root, exp_name: str, *,
                  test_path: str = "release_val.json", final_test_path: str = "release_test.json",
-                 cache_dir=None, verbose: bool = True):
+                 cache_dir=None, verify_cache: str = "stat", verbose: bool = True):
         self.config = config
         self.verbose = verbose
-        self.root = Path(log_root) / exp_name
-        self.train_dir = self.root / "train"
-        self.train_dir.mkdir(parents=True, exist_ok=True)
+        self.run = RunFolder(Path(log_root) / exp_name)
+        self.root, self.train_dir = self.run.root, self.run.train_dir
         self.test_path, self.final_test_path = test_path, final_test_path
+        self.verify_cache = verify_cache
+        # Nothing is written before the checks: the corpus, then a rerun's options.
         self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
-        self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose)
+        self.run.check_config(config.to_dict())
+        self.run.check_writable()
+        self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
         self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
-        limits = dict(max_utterances=config.max_utterances, max_words=config.max_words)
+        limits = dict(max_utterances=config.max_utterances, max_words=config.max_words,
+                      verify=verify_cache)
         self.train_split = encode_split(self.corpus, "train", self.cache, **limits)
         self.eval_split = encode_split(self.corpus, test_path, self.cache, **limits)
         self.train_batches = RankingBatches(
@@ -191,7 +236,8 @@ class Trainer:
         keras.config.set_dtype_policy("mixed_bfloat16" if use_mixed else "float32")
         keras.utils.set_random_seed(config.seed)
         self.model = build_model(config, vocab_size=len(self.corpus.vocab),
-                                 n_emoji=len(self.corpus.emoji_vocab))
+                                 n_emoji=len(self.corpus.emoji_vocab),
+                                 data_config=data_config(config))
         inputs, _ = self.train_batches[0]
         self.model(_to_tensors({k: v[:1] for k, v in inputs.items()}), training=False)
         # Each stage has its own Adam, with its own step count and moments: one Adam for
@@ -215,8 +261,10 @@ class Trainer:
             self.optimizers[name].build(variables)
         if config.shared_adam:
             self.optimizers["emoji"] = self.optimizers["joint"]
-        write_text_atomically(self.root / "config.json", json.dumps(config.to_dict(), indent=2))
         self.step = 0
+        self.resumed_from: str | None = None
+        self.skipped_checkpoints: list[tuple[str, str]] = []
+        """``(checkpoint, why)`` of the newer checkpoints :meth:`restore` could not load."""
         self.best = {"step": None, "MAP": -1.0}
         self.history: dict[str, list] = {"train": [], "eval": []}
 
@@ -294,35 +342,51 @@ class Trainer:
         return {"loss": value, **{k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}}
 
     # -- checkpoints ------------------------------------------------------------------
+    def _checkpoints(self) -> list[Path]:
+        """The complete checkpoints (``train/ckpt-<step>``), newest first."""
+        if not self.train_dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.train_dir.iterdir()
+                 if (m := _CHECKPOINT.fullmatch(p.name)) and p.is_dir() and not p.is_symlink()]
+        return [p for _, p in sorted(found, reverse=True)]
+
     def _latest_checkpoint(self) -> Path | None:
-        pointer = self.train_dir / "checkpoint"
-        if not pointer.exists():
-            return None
-        path = self.train_dir / json.loads(pointer.read_text())["latest"]
-        return path if path.exists() else None
+        checkpoints = self._checkpoints()
+        return checkpoints[0] if checkpoints else None
 
     def save_checkpoint(self) -> Path:
-        """Write ``train/ckpt-<step>`` atomically and point ``train/checkpoint`` at it."""
+        """Write ``train/ckpt-<step>`` atomically and durably, point ``train/checkpoint`` at
+        it, and keep the two newest checkpoints."""
+        self.train_dir.mkdir(parents=True, exist_ok=True)
         final = self.train_dir / f"ckpt-{self.step}"
         tmp = self.train_dir / f".ckpt-{self.step}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        self.model.save_weights(tmp / "model.weights.h5")
-        np.savez(tmp / "optimizer.npz",
-                 **{f"{stage}{i}": ops.convert_to_numpy(v)
-                    for stage, optimizer in self._distinct_optimizers()
-                    for i, v in enumerate(optimizer.variables)})
-        np.savez(tmp / "seeds.npz",
-                 **{f"s{i}": ops.convert_to_numpy(v) for i, v in enumerate(_seed_states(self.model))})
-        np.savez(tmp / "torch_rng.npz", **_torch_rng_state())
-        state = {"step": self.step, "best": self.best, "history": self.history,
-                 "config": self.config.to_dict()}
-        (tmp / "state.json").write_text(json.dumps(state))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            tmp.mkdir()
+            self.model.save_weights(tmp / "model.weights.h5")
+            np.savez(tmp / "optimizer.npz",
+                     **{f"{stage}{i}": ops.convert_to_numpy(v)
+                        for stage, optimizer in self._distinct_optimizers()
+                        for i, v in enumerate(optimizer.variables)})
+            np.savez(tmp / "seeds.npz",
+                     **{f"s{i}": ops.convert_to_numpy(v) for i, v in enumerate(_seed_states(self.model))})
+            np.savez(tmp / "torch_rng.npz", **_torch_rng_state())
+            state = {"step": self.step, "best": self.best, "history": self.history,
+                     "config": self.config.to_dict()}
+            (tmp / "state.json").write_text(json.dumps(state))
+            fsync_tree(tmp)
+            _crash_point("checkpoint_written", self.step)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            fsync_path(self.train_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no partial copy behind
+            raise
+        _crash_point("checkpoint_renamed", self.step)
         write_text_atomically(self.train_dir / "checkpoint", json.dumps({"latest": final.name}))
-        for old in sorted(self.train_dir.glob("ckpt-*"), key=lambda p: int(p.name[5:]))[:-2]:
+        _crash_point("checkpoint_done", self.step)
+        for old in self._checkpoints()[2:]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
@@ -331,27 +395,73 @@ class Trainer:
         return [(stage, optimizer) for stage, optimizer in self.optimizers.items()
                 if not (stage == "emoji" and optimizer is self.optimizers["joint"])]
 
-    def restore(self) -> bool:
-        """Resume from the last checkpoint, if any; returns whether one was found."""
-        latest = self._latest_checkpoint()
-        if latest is None:
-            return False
-        state = json.loads((latest / "state.json").read_text())
+    def _state_variables(self) -> list:
+        """Every variable a checkpoint restores: weights, optimisers' state, seeds."""
+        variables = list(self.model.weights)
+        for _, optimizer in self._distinct_optimizers():
+            variables += list(optimizer.variables)
+        return variables + _seed_states(self.model)
+
+    def _load_checkpoint(self, path: Path) -> dict:
+        """Load one checkpoint into the model, optimisers and generators; its trainer state.
+
+        Raises on any damage (a missing, empty or truncated file, a wrong shape), possibly
+        after assigning part of it: :meth:`restore` then puts the previous values back.
+        """
+        state = json.loads((path / "state.json").read_text())
         if state["config"] != self.config.to_dict():
-            raise ValueError(f"{latest} was written with another configuration; use a new "
-                             f"experiment name or the same options")
-        self.model.load_weights(latest / "model.weights.h5")
-        with np.load(latest / "optimizer.npz", allow_pickle=False) as saved:
-            for stage, optimizer in self._distinct_optimizers():
-                for i, variable in enumerate(optimizer.variables):
-                    variable.assign(saved[f"{stage}{i}"])
-        with np.load(latest / "seeds.npz", allow_pickle=False) as saved:
-            for i, variable in enumerate(_seed_states(self.model)):
-                variable.assign(saved[f"s{i}"])
-        with np.load(latest / "torch_rng.npz", allow_pickle=False) as saved:
-            _set_torch_rng_state({k: saved[k] for k in saved.files})
-        self.step, self.best, self.history = state["step"], state["best"], state["history"]
-        return True
+            raise RunConfigMismatch(f"{path} was written with another configuration; use a new "
+                                    f"experiment name or the same options")
+        with np.load(path / "optimizer.npz", allow_pickle=False) as saved:
+            optimizer_state = {k: saved[k] for k in saved.files}
+        with np.load(path / "seeds.npz", allow_pickle=False) as saved:
+            seeds = {k: saved[k] for k in saved.files}
+        with np.load(path / "torch_rng.npz", allow_pickle=False) as saved:
+            rng = {k: saved[k] for k in saved.files}
+        self.model.load_weights(path / "model.weights.h5")
+        for stage, optimizer in self._distinct_optimizers():
+            for i, variable in enumerate(optimizer.variables):
+                _assign(variable, optimizer_state[f"{stage}{i}"])
+        for i, variable in enumerate(_seed_states(self.model)):
+            _assign(variable, seeds[f"s{i}"])
+        _set_torch_rng_state(rng)
+        return state
+
+    def restore(self) -> bool:
+        """Resume from the newest checkpoint that loads, if any; returns whether one did.
+
+        Newer checkpoints that fail to load are skipped (:attr:`skipped_checkpoints`, and
+        said when ``verbose``); the model, optimisers and generators are left as they were
+        before a failed attempt. A checkpoint of other options raises
+        :class:`~srs_lib.training.run_folder.RunConfigMismatch`.
+        """
+        checkpoints = self._checkpoints()
+        if not checkpoints:
+            return False
+        variables = self._state_variables()
+        before = [np.array(ops.convert_to_numpy(v)) for v in variables]
+        rng_before = _torch_rng_state()
+        self.skipped_checkpoints = []
+        for path in checkpoints:
+            try:
+                state = self._load_checkpoint(path)
+            except RunConfigMismatch:
+                raise
+            except Exception as error:  # damaged: fall back to the previous checkpoint
+                for variable, value in zip(variables, before):
+                    variable.assign(value)
+                _set_torch_rng_state(rng_before)
+                reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+                self.skipped_checkpoints.append((path.name, reason))
+                if self.verbose:
+                    print(f"skipped checkpoint {path.name}: it does not load ({reason})", flush=True)
+                continue
+            self.step, self.best, self.history = state["step"], state["best"], state["history"]
+            self.resumed_from = path.name
+            return True
+        if self.verbose:
+            print(f"no checkpoint of {self.train_dir} loads: starting from step 0", flush=True)
+        return False
 
     # -- evaluation -------------------------------------------------------------------
     def evaluate(self, batches: RankingBatches | None = None, limit: int | None = None) -> dict:
@@ -363,17 +473,34 @@ class Trainer:
         metrics = ranking_metrics(scores, labels)
         return {**metrics, "contexts": len(labels), "contexts_per_s": len(labels) / max(seconds, 1e-9)}
 
+    def _metric_line(self, entry: dict) -> str:
+        """The ``metric.txt`` line of one evaluation (an entry of ``history["eval"]``)."""
+        fields = [f"step={entry['step']}", f"split={self.test_path}", f"contexts={entry['contexts']}"]
+        fields += [f"{k}={v:.4f}" for k, v in entry.items() if k not in ("step", "contexts", "contexts_per_s")]
+        return "\t".join(fields) + "\n"
+
+    def _rewrite_metric_file(self) -> None:
+        """``metric.txt`` as the history says: each evaluation up to the current step once
+        (what a killed run appended after its last checkpoint is evaluated again)."""
+        write_text_atomically(self.root / "metric.txt",
+                              "".join(self._metric_line(e) for e in self.history["eval"]))
+
     def _log_eval(self, metrics: dict) -> None:
-        fields = [f"step={self.step}", f"split={self.test_path}", f"contexts={metrics['contexts']}"]
-        fields += [f"{k}={v:.4f}" for k, v in metrics.items() if k not in ("contexts", "contexts_per_s")]
+        entry = {"step": self.step, **metrics}
         with open(self.root / "metric.txt", "a") as handle:
-            handle.write("\t".join(fields) + "\n")
-        self.history["eval"].append({"step": self.step, **metrics})
+            handle.write(self._metric_line(entry))
+        _crash_point("eval_logged", self.step)
+        self.history["eval"].append(entry)
         if metrics["MAP"] > self.best["MAP"]:
             self.best = {"step": self.step, "MAP": metrics["MAP"]}
+            self.train_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.train_dir / f".best.tmp-{os.getpid()}.keras"
-            self.model.save(tmp)
-            os.replace(tmp, self.train_dir / "best.keras")
+            try:
+                self.model.save(tmp)
+                _crash_point("best_written", self.step)
+                replace_atomically(tmp, self.train_dir / "best.keras")
+            finally:
+                tmp.unlink(missing_ok=True)
         if self.verbose:
             print(f"  eval step {self.step}: MAP {metrics['MAP']:.4f}  R10@1 "
                   f"{metrics.get(f'R{self.config.n_candidates}@1', float('nan')):.4f}  "
@@ -382,14 +509,28 @@ class Trainer:
 
     # -- the run ----------------------------------------------------------------------
     def fit(self, resume: bool = True) -> dict:
-        """Train to ``total_steps`` (resuming if allowed), then report on the test split."""
-        if self._latest_checkpoint() is not None:
-            if not resume:
+        """Train to ``total_steps`` (resuming if allowed), then report on the test split.
+
+        Holds the run folder's lock throughout (a second training of the same folder gets
+        :class:`~srs_lib.training.run_folder.RunLocked`); refuses, before writing anything,
+        a folder whose run has other options or (without ``resume``) any checkpoint.
+        """
+        with self.run.lock():
+            self.run.check_config(self.config.to_dict())  # again: under the lock
+            if self._latest_checkpoint() is not None and not resume:
                 raise FileExistsError(f"{self.root} already holds a run; resume it or choose "
                                       f"another --exp_name")
-            self.restore()
-            if self.verbose:
-                print(f"resumed from step {self.step} of {self.total_steps}", flush=True)
+            removed = self.run.remove_temporaries()
+            if removed and self.verbose:
+                print(f"removed what a killed run left: {', '.join(removed)}", flush=True)
+            write_text_atomically(self.root / CONFIG_FILE, json.dumps(self.config.to_dict(), indent=2))
+            if resume and self.restore() and self.verbose:
+                print(f"resumed from step {self.step} of {self.total_steps} ({self.resumed_from})",
+                      flush=True)
+            self._rewrite_metric_file()
+            return self._fit()
+
+    def _fit(self) -> dict:
         cfg = self.config
         if self.verbose:
             print(f"training {cfg.model} on {self.train_split.report.usable} contexts "
@@ -401,6 +542,7 @@ class Trainer:
         for inputs, targets in self._train_batch_stream(self.step):
             losses = self.train_step(inputs, targets, self.step)
             self.step += 1
+            _crash_point("step", self.step)
             window["contexts"] += len(targets["label"])
             window["losses"].append(losses)
             if self.step % cfg.log_step == 0 or self.step == self.total_steps:
@@ -432,15 +574,18 @@ class Trainer:
     def final_report(self) -> dict:
         """Evaluate the best checkpoint on the test split; write metrics.json and scores."""
         best = keras.saving.load_model(self.train_dir / "best.keras", safe_mode=True)
-        limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words)
+        limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words,
+                      verify=self.verify_cache)
         test_split = encode_split(self.corpus, self.final_test_path, self.cache, **limits)
         batches = self._eval_batches(test_split)
         start = time.monotonic()
         scores, labels, index = score_batches(best, batches)
         seconds = time.monotonic() - start
         metrics = ranking_metrics(scores, labels)
-        np.savez_compressed(self.root / "test_scores.npz", scores=scores, labels=labels,
-                            lines=test_split.lines[index], mask=scores > MASK_VALUE)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, scores=scores, labels=labels, lines=test_split.lines[index],
+                            mask=scores > MASK_VALUE)
+        write_bytes_atomically(self.root / "test_scores.npz", buffer.getvalue())
         report = {
             "model": self.config.model,
             "test": metrics,
@@ -466,25 +611,67 @@ class Trainer:
         return report
 
 
+class EvaluationError(Exception):
+    """A model cannot be evaluated as asked; the message says what to pass."""
+
+
+def evaluation_config(model, checkpoint, config: TrainConfig | None = None,
+                      options: dict | None = None) -> TrainConfig:
+    """The configuration a saved model is evaluated with.
+
+    ``config`` when given; else the data options saved in the model (``data_config``, see
+    :data:`~srs_lib.training.config.DATA_OPTIONS`). ``options`` (data options by name)
+    override either. A model that saved none, without ``config`` or every data option in
+    ``options``, is refused with :class:`EvaluationError`: guessing (the paper's defaults)
+    would silently rank other candidates with other context lengths.
+    """
+    options = dict(options or {})
+    unknown = set(options) - set(DATA_OPTIONS)
+    if unknown:
+        raise EvaluationError(f"not data options: {', '.join(sorted(unknown))}; "
+                              f"choose from {', '.join(DATA_OPTIONS)}")
+    if config is None:
+        saved = getattr(model, "data_config", None)
+        if not saved and set(options) == set(DATA_OPTIONS):
+            saved = options
+        if not saved:
+            beside = Path(checkpoint).resolve().parent.parent / CONFIG_FILE
+            hint = f" (its run's is probably {beside})" if beside.is_file() else ""
+            raise EvaluationError(
+                f"{checkpoint} carries no data configuration (it was saved before models "
+                f"recorded theirs); pass --config with the config.json of the run that trained "
+                f"it{hint}, or --profile with the options it was trained with, or every one of "
+                f"{', '.join('--' + name for name in DATA_OPTIONS)}")
+        unknown = set(saved) - set(DATA_OPTIONS)
+        if unknown:
+            raise EvaluationError(f"{checkpoint}: unknown data options {', '.join(sorted(unknown))}")
+        config = TrainConfig().replace(**saved)
+    return config.replace(**options) if options else config
+
+
 def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.json", *,
-                        config: TrainConfig | None = None, cache_dir=None) -> dict:
+                        config: TrainConfig | None = None, options: dict | None = None,
+                        cache_dir=None, verify_cache: str = "stat") -> dict:
     """Metrics and per-context scores of a saved model (``.keras``, loaded in safe mode).
 
-    The data options (utterances, words, candidates, protocol, evaluation seed, batch size)
-    come from ``config``, by default the ``config.json`` of the run the checkpoint belongs
-    to (``RUN/train/best.keras`` → ``RUN/config.json``), else the paper's.
+    The data options (vocabulary size, utterances, words, candidates, protocol, evaluation
+    seed, batch size) are the ones saved in the model, unless ``config`` or ``options``
+    say otherwise (see :func:`evaluation_config`); the result's ``data_config`` says which
+    were used.
     """
     checkpoint = Path(checkpoint)
-    if config is None:
-        saved = checkpoint.resolve().parent.parent / "config.json"
-        config = (TrainConfig(**json.loads(saved.read_text())) if saved.exists() else TrainConfig())
+    if not checkpoint.is_file():
+        raise EvaluationError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
+                              f"(a run's is LOG_ROOT/NAME/train/best.keras)")
     model = keras.saving.load_model(checkpoint, safe_mode=True)
-    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir)
+    config = evaluation_config(model, checkpoint, config, options)
+    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir,
+                                    verify_cache=verify_cache)
     split = batches.split
     scores, labels, index = score_batches(model, batches)
     return {"metrics": ranking_metrics(scores, labels), "scores": scores, "labels": labels,
             "lines": split.lines[index], "skipped": split.report.to_dict()["skipped"],
-            "short_candidate_lists": batches.short_lists}
+            "short_candidate_lists": batches.short_lists, "data_config": data_config(config)}
 
 
 def train(config: TrainConfig, base_path, log_root, exp_name: str, *, resume: bool = True,
