@@ -11,8 +11,9 @@ Layout (the release's, plus ``synth_info.json``)::
     DIR/emoji_vocab      "emoji count" lines: training responses per label, most frequent
                          first, then labels never used in training with count 0
     DIR/synth_info.json  provenance (generator, version, preset, seed) and the hidden truth
-                         (each set's theme, style, noisy flag, what each sticker shows, the
-                         cue words of each emoji); the real corpus has no such file
+                         (each set's theme, character, style, vocabulary and noisy flag;
+                         each sticker's parts with their kind, region and bounding box;
+                         the cue words of each emoji); the real corpus has no such file
 
 Everything is drawn from numpy Generators seeded with ``[seed, stream, ...]``: the same
 seed gives the same bytes in every file, whatever the number of worker processes. The
@@ -39,7 +40,7 @@ from srs_lib.synth.presets import Preset, get_preset
 from srs_lib.synth.sets import SELF_SIMILARITY_BETA, StickerSet, build_sets
 
 #: Bumped whenever the same seed would give a different corpus.
-SYNTH_VERSION = "1.0"
+SYNTH_VERSION = "2.0"
 SPLITS = ("train", "val", "test")
 ARTWORK_CREDIT = (
     "Sticker artwork: Twemoji by Twitter, Inc./X Corp. and other contributors, licensed "
@@ -51,19 +52,23 @@ ARTWORK_CREDIT = (
 _SETS, _LEXICON, _GROUPS, _STICKERS, _DIALOGS = range(5)
 
 
-def _render_set(task: tuple) -> int:
-    """Render and save one set's stickers and its mapping (also runs in worker processes)."""
-    root, seed, index, set_id, sticker_ids, art, labels, style = task
+def _render_set(task: tuple) -> list[list[dict]]:
+    """Render and save one set's stickers and its mapping (also runs in worker processes);
+    return where each sticker's parts were drawn."""
+    root, seed, index, set_id, sticker_ids, parts, labels, character, style = task
     folder = os.path.join(root, "npy_stickers", str(set_id))
     os.makedirs(folder, exist_ok=True)
-    for k, (sticker, emoji_char) in enumerate(zip(sticker_ids, art)):
-        image = render_sticker(emoji_char, style, np.random.default_rng([seed, _STICKERS, index, k]))
+    placed = []
+    for k, (sticker, sticker_parts) in enumerate(zip(sticker_ids, parts)):
+        image, where = render_sticker(sticker_parts, character, style,
+                                      np.random.default_rng([seed, _STICKERS, index, k]))
+        placed.append(where)
         with open(os.path.join(folder, f"{sticker}.npy"), "wb") as handle:
             np.save(handle, image, allow_pickle=False)
     with open(os.path.join(folder, "emoji_mapping.txt"), "w", encoding="utf-8", newline="\n") as handle:
         for sticker, label in zip(sticker_ids, labels):
             handle.write(f"{sticker}\t{label}\n")
-    return len(sticker_ids)
+    return placed
 
 
 def _bar(total: int, desc: str, enabled: bool, unit: str):
@@ -145,9 +150,7 @@ def generate_corpus(
         _write_stickers(tmp, seed, sets, workers, progress)
         counts = _write_dialogs(tmp, seed, preset, sets, groups, writer, progress)
         info = _info(preset, seed, language, sets, lexicon, writer, counts)
-        with open(os.path.join(tmp, "synth_info.json"), "w", encoding="utf-8", newline="\n") as handle:
-            json.dump(info, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
+        write_info(os.path.join(tmp, "synth_info.json"), info)
         _move_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,15 +160,18 @@ def generate_corpus(
 
 
 def _write_stickers(root: str, seed: int, sets: list[StickerSet], workers: int, progress: bool) -> None:
-    tasks = [(root, seed, s.index, s.set_id, s.sticker_ids, s.art, s.labels, s.style) for s in sets]
+    tasks = [(root, seed, s.index, s.set_id, s.sticker_ids, s.parts, s.labels, s.character, s.style)
+             for s in sets]
     bar = _bar(sum(len(s) for s in sets), "stickers", progress, "sticker")
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done in pool.map(_render_set, tasks, chunksize=1):
-                bar.update(done)
+            for sticker_set, placed in zip(sets, pool.map(_render_set, tasks, chunksize=1)):
+                sticker_set.placed = placed
+                bar.update(len(placed))
     else:
-        for task in tasks:
-            bar.update(_render_set(task))
+        for sticker_set, task in zip(sets, tasks):
+            sticker_set.placed = _render_set(task)
+            bar.update(len(sticker_set.placed))
     bar.close()
 
 
@@ -203,6 +209,17 @@ def _write_dialogs(root, seed, preset, sets, groups, writer, progress) -> dict:
     return counts
 
 
+def write_info(path: str, info: dict) -> None:
+    """``synth_info.json``: indented, except that each set is one line (a set lists every
+    sticker's parts and boxes; indenting those would make the file several times larger)."""
+    head = {key: value for key, value in info.items() if key != "sets"}
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    sets = ",\n".join("  " + json.dumps(s, ensure_ascii=False, separators=(",", ":")) for s in info["sets"])
+    text = text[: text.rindex("}")].rstrip() + ',\n "sets": [\n' + sets + "\n ]\n}\n"
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
 def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
     from srs_lib import __version__
 
@@ -223,6 +240,7 @@ def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
         "n_small_sets": sum(len(s) < 10 for s in sets),
         "n_noisy_sets": sum(s.noisy for s in sets),
         "n_emojis": len(lexicon.emojis),
+        "style": "characters",
         "self_similarity_beta": list(SELF_SIMILARITY_BETA),
         "dialog_settings": writer.settings.to_dict(),
         "cue_words": {e: sorted(lexicon.cue_words(e)) for e in lexicon.emojis},
