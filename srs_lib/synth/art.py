@@ -80,14 +80,24 @@ class SetStyle:
     decorations: int  # maximum number of small random dots per sticker
 
     def to_dict(self) -> dict:
-        """A JSON-ready description (for ``synth_info.json``)."""
+        """A JSON-ready description (for ``synth_info.json``), exact: :meth:`from_dict`
+        gives back the same style, so a sticker can be drawn again from the file."""
         out = asdict(self)
-        out["self_similarity"] = round(self.self_similarity, 4)
-        for key in ("color_jitter", "pattern_jitter", "scale", "scale_jitter", "squash", "rotation",
-                    "offset", "face_jitter", "accent_scale", "accent_jitter", "grain"):
-            out[key] = round(float(out[key]), 3)
+        out["colors"] = [list(c) for c in self.colors]
+        for key in ("part_outline_color", "frame_color", "band_color"):
+            out[key] = list(out[key])
         out["accent_regions"] = list(self.accent_regions)
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SetStyle":
+        """The style that :meth:`to_dict` describes (as read from ``synth_info.json``)."""
+        data = dict(data)
+        data["colors"] = tuple(tuple(int(v) for v in c) for c in data["colors"])
+        for key in ("part_outline_color", "frame_color", "band_color"):
+            data[key] = tuple(int(v) for v in data[key])
+        data["accent_regions"] = tuple(data["accent_regions"])
+        return cls(**data)
 
 
 def _color(rng: np.random.Generator, light: bool | None = None) -> tuple[int, int, int]:

@@ -55,14 +55,22 @@ class Character:
     wobble: tuple[float, ...]  # blob outline: amplitude and phase of harmonics 2 and 3
 
     def to_dict(self) -> dict:
-        """A JSON-ready description (for ``synth_info.json``)."""
+        """A JSON-ready description (for ``synth_info.json``), exact: :meth:`from_dict`
+        gives back the same character."""
         out = asdict(self)
-        for key in ("radius", "aspect", "ear_size", "ear_angle"):
-            out[key] = round(float(out[key]), 3)
-        out["wobble"] = [round(float(v), 3) for v in self.wobble]
+        out["wobble"] = list(self.wobble)
         for key in ("body", "second", "outline", "ink"):
             out[key] = list(out[key])
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Character":
+        """The character that :meth:`to_dict` describes (as read from ``synth_info.json``)."""
+        data = dict(data)
+        for key in ("body", "second", "outline", "ink"):
+            data[key] = tuple(int(v) for v in data[key])
+        data["wobble"] = tuple(float(v) for v in data["wobble"])
+        return cls(**data)
 
 
 def _hsv(h: float, s: float, v: float) -> RGB:

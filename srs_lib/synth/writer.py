@@ -209,6 +209,26 @@ def _write_dialogs(root, seed, preset, sets, groups, writer, progress) -> dict:
     return counts
 
 
+def redraw_sticker(info: dict, set_id: int, sticker_id: int, omit=()) -> tuple[np.ndarray, list[dict]]:
+    """Draw a sticker of a generated corpus again from its ``synth_info.json`` (``info``):
+    the same pixels as its ``.npy`` file, or, with ``omit`` naming part kinds, the same
+    sticker without those parts. Returns :func:`~srs_lib.synth.art.render_sticker`'s
+    ``(image, placed)``."""
+    from srs_lib.synth.art import SetStyle
+    from srs_lib.synth.character import Character
+
+    for index, sticker_set in enumerate(info["sets"]):
+        if sticker_set["set_id"] != set_id:
+            continue
+        for k, sticker in enumerate(sticker_set["stickers"]):
+            if sticker["sticker_id"] == sticker_id:
+                parts = [(part["kind"], part["emoji"]) for part in sticker["parts"]]
+                return render_sticker(parts, Character.from_dict(sticker_set["character"]),
+                                      SetStyle.from_dict(sticker_set["style"]),
+                                      np.random.default_rng([info["seed"], _STICKERS, index, k]), omit=omit)
+    raise KeyError(f"no sticker {sticker_id} in set {set_id}")
+
+
 def write_info(path: str, info: dict) -> None:
     """``synth_info.json``: indented, except that each set is one line (a set lists every
     sticker's parts and boxes; indenting those would make the file several times larger)."""
