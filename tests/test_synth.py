@@ -29,6 +29,7 @@ from srs_lib.synth.character import sample_character
 from srs_lib.synth.inventory import THEMES, has_artwork, inventory, load_artwork, twemoji_filename
 from srs_lib.synth.language import Lexicon, name_words
 from srs_lib.synth.parts import ACCENT_THEMES, REGIONS, STRONG_ACCENTS, face_features, part_kind
+from srs_lib.synth.sets import describe_sets
 from srs_lib.synth.writer import redraw_sticker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,6 +300,31 @@ def test_each_part_lies_in_its_box_and_nothing_else_changes_without_it(tiny, inf
                     assert ya * height - slack <= cy <= yb * height + slack, part
                 checked[part["kind"]] += 1
     assert min(checked.values()) >= 3, checked
+
+
+def test_describe_sets_by_hand():
+    def sticker(label, *parts):
+        return {"label": label, "parts": [{"kind": k, "emoji": e} for k, e in parts]}
+
+    character = {"family": "round", "ears": "cat", "framing": "head"}
+    info = {"sets": [
+        {"noisy_labels": False, "character": character,
+         "vocabulary": {"expression": ["😂", "😭"], "accent": ["❓"]},
+         "stickers": [sticker("😂", ("expression", "😂"), ("accent", "❓")),
+                      sticker("😂", ("expression", "😂")),
+                      sticker("❓", ("expression", "😭"), ("accent", "❓"))]},
+        {"noisy_labels": True, "character": dict(character, ears="none"),
+         "vocabulary": {"expression": ["😴"], "accent": ["💤"], "prop": ["🍕"]},
+         "stickers": [sticker("🍕", ("expression", "😴"), ("prop", "🍕"))]},
+    ]}
+    d = describe_sets(info)
+    assert (d["sets"], d["stickers"]) == (2, 4)
+    assert d["vocabulary"] == {"expression": 1.5, "accent": 1.0, "prop": 1.0}
+    assert d["sets_with"] == {"expression": 2, "accent": 2, "prop": 1}
+    assert d["with_part"] == {"accent": 0.5, "prop": 0.25}
+    assert d["accent_twins"] == 0.5  # 😂+❓ and 😂 differ only in the accent
+    assert d["label_kind"] == {"expression": 2 / 3, "accent": 1 / 3, "prop": 0.0}  # the noisy set aside
+    assert d["characters"]["ears"] == {"cat": 1, "none": 1}
 
 
 def test_accents_move_from_sticker_to_sticker_in_loose_sets(info):

@@ -63,6 +63,15 @@ class Character:
             out[key] = list(out[key])
         return out
 
+    def describe(self) -> str:
+        """A few words on the character, e.g. ``"a round head with bear ears, a small figure"``."""
+        head = {"round": "a round head", "squircle": "a rounded square head", "blob": "a blob of a head",
+                "oval": "an oval head"}[self.family]
+        ears = {"cat": " with cat ears", "bear": " with bear ears", "bunny": " with bunny ears",
+                "horns": " with horns", "antenna": " with an antenna", "hat": " with a hat", "none": ""}[self.ears]
+        framing = {"head": "big", "figure": "a small figure", "peek": "peeking from below"}[self.framing]
+        return f"{head}{ears}, {framing}"
+
     @classmethod
     def from_dict(cls, data: dict) -> "Character":
         """The character that :meth:`to_dict` describes (as read from ``synth_info.json``)."""

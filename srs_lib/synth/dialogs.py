@@ -46,7 +46,7 @@ class DialogSettings:
     p_same_speaker: float = 0.3  # a speaker goes on with another message
     p_responder_spoke: float = 0.7  # the sticker's sender is also in the context
     p_short_utterance: float = 0.3  # utterance of 1-3 filler words
-    filler_poisson: float = 8.0  # other utterances: 1 + Poisson(this) filler words
+    filler_poisson: float = 7.85  # other utterances: 1 + Poisson(this) filler words
     p_no_target: float = 0.08  # the dialog has no cue of the answer at all
     expression_cues: tuple[float, ...] = (0.15, 0.45, 0.30, 0.10)  # P(0, 1, 2, 3 cue phrases)
     accent_cues: tuple[float, ...] = (0.25, 0.50, 0.20, 0.05)  # ... of the accent

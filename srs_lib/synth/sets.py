@@ -296,3 +296,49 @@ def build_sets(
             label_by_accent=by_accent, popularity=float(popularity[index]),
         ))
     return sets
+
+
+def describe_sets(info: dict) -> dict:
+    """What the sets of a generated corpus are made of, from its ``synth_info.json``.
+
+    Returns ``sets``, ``stickers``; ``vocabulary`` (mean number of emojis of each kind per
+    set, over the sets that use that kind) and ``sets_with`` (how many sets use it);
+    ``with_part`` (share of stickers with an accent, with a prop); ``accent_twins`` (share
+    of stickers that have a twin in their set with the same expression and prop and
+    another accent or none: they differ only in the accent); ``label_kind`` (share of the
+    labels of sets that are not noisy that name the expression, the accent, the prop);
+    ``characters`` (sets per head family, ears and framing).
+    """
+    from collections import Counter
+
+    sets = info["sets"]
+    kinds = PART_KINDS
+    vocabulary = {k: [len(s["vocabulary"][k]) for s in sets if s["vocabulary"].get(k)] for k in kinds}
+    stickers = [t for s in sets for t in s["stickers"]]
+    twins = 0
+    for s in sets:
+        keys = []
+        for t in s["stickers"]:
+            parts = {p["kind"]: p["emoji"] for p in t["parts"]}
+            keys.append(((parts["expression"], parts.get("prop")), parts.get("accent")))
+        for key, accent in keys:
+            twins += any(other == key and other_accent != accent for other, other_accent in keys)
+    labels: Counter = Counter()
+    for s in sets:
+        if s["noisy_labels"]:
+            continue
+        for t in s["stickers"]:
+            labels[next(p["kind"] for p in t["parts"] if p["emoji"] == t["label"])] += 1
+    n_labels = max(sum(labels.values()), 1)
+    return {
+        "sets": len(sets),
+        "stickers": len(stickers),
+        "vocabulary": {k: float(np.mean(v)) if v else 0.0 for k, v in vocabulary.items()},
+        "sets_with": {k: len(v) for k, v in vocabulary.items()},
+        "with_part": {k: float(np.mean([any(p["kind"] == k for p in t["parts"]) for t in stickers]))
+                      for k in ("accent", "prop")},
+        "accent_twins": twins / max(len(stickers), 1),
+        "label_kind": {k: labels[k] / n_labels for k in kinds},
+        "characters": {key: dict(Counter(s["character"][key] for s in sets))
+                       for key in ("family", "ears", "framing")},
+    }
