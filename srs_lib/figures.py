@@ -22,7 +22,7 @@ from srs_lib.data.dialogs import Dialog
 GROUND_TRUTH_COLOUR = "#1a9850"
 SAME_EMOJI_COLOUR = "#f46d43"
 #: Box colours of a sticker's parts (the embedded corpus's hidden truth).
-PART_COLOURS = {"expression": "#d62728", "accent": "#1f77b4", "prop": "#9467bd"}
+PART_COLOURS = {"expression": "#d62728", "accent": "#1f77b4", "prop": "#9467bd", "mark": "#ff7f0e"}
 
 
 # --------------------------------------------------------------------------------------
@@ -175,7 +175,9 @@ def sticker_sets(rows, *, size: float = 1.35, boxes: bool = True):
             ax.set_xlabel("\n".join(emoji_label(part["emoji"]) for part in parts[k]), fontsize=7,
                           labelpad=2)
     if boxes:
-        fig.legend(handles=[Patch(fill=False, edgecolor=c, label=kind) for kind, c in PART_COLOURS.items()],
+        present = {part["kind"] for _, _, row in rows for sticker in row for part in sticker}
+        fig.legend(handles=[Patch(fill=False, edgecolor=c, label=kind) for kind, c in PART_COLOURS.items()
+                            if kind in present],
                    loc="upper right", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=2.0, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
     for r, (title, _, _) in enumerate(rows):  # row titles, above the row, not squeezing it

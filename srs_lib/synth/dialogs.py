@@ -151,10 +151,11 @@ class DialogWriter:
         plan: list[tuple[int, list[str]]] = []
         last_target = None
         parts = sticker_set.parts[k]
-        counts = {"expression": s.expression_cues, "accent": s.accent_cues, "prop": s.prop_cues}
+        # any other kind (the shapes corpus's mark) is cued like an expression
+        counts = {"accent": s.accent_cues, "prop": s.prop_cues}
         no_target = rng.random() < s.p_no_target
         for kind, emoji_char in parts:
-            n_cues = _choice(counts[kind], rng)
+            n_cues = _choice(counts.get(kind, s.expression_cues), rng)
             if no_target:
                 continue
             for _ in range(n_cues):

