@@ -12,6 +12,7 @@ runs on a synthetic corpus in exactly its format. Modules, one idea each:
 ``language``   cue words per emoji, moods, topics, filler chat
 ``dialogs``    group-chat contexts that end in a sticker
 ``presets``    corpus sizes (tiny, small, medium, paper)
+``shapes``     a second, simple generator (``--style shapes``): a shape per set, a moving mark
 ``writer``     the corpus on disk (``generate_corpus``)
 ``cli``        ``python -m srs_lib synth``
 """
