@@ -42,6 +42,19 @@ def test_scorers_by_hand():
     assert parts_oracle_scores(truth, candidates).tolist() == [1.0, 0.5, 1 / 3, 0.0]
 
 
+def test_cue_word_scores_sum_in_a_fixed_order():
+    """Float sums depend on their order, and a set's order on the hash seed: the scores are
+    summed over the cue words in sorted order, so that they (and the ties they break) are
+    the same in every process."""
+    for prefix in "abcdef":  # six word sets: a lucky order cannot pass for all of them
+        words = [f"{prefix}{i:03d}" for i in range(120)]
+        score = cue_word_scores([[w] for w in words], ["x"], {"x": frozenset(words)}, decay=0.83)[0]
+        expected = 0.0
+        for i in range(len(words)):  # sorted order is the utterances' order here
+            expected += 1.0 if i == len(words) - 1 else 0.83 ** (len(words) - 1 - i)
+        assert score == expected  # exactly, not approximately
+
+
 def test_ties_are_broken_at_random_and_the_order_is_kept():
     rng = np.random.default_rng(0)
     first = [tie_broken(np.zeros(10), rng)[0] for _ in range(4000)]

@@ -153,7 +153,9 @@ def cue_word_scores(
     for emojis in candidate_emojis:
         emojis = (emojis,) if isinstance(emojis, str) else tuple(emojis)
         cues = frozenset().union(*(cue_table.get(e, frozenset()) for e in emojis))
-        scores.append(sum(weights[w] for w in cues if w in weights))
+        # in sorted order: a set's iteration order changes with the hash seed, and float
+        # sums in another order can break a tie differently
+        scores.append(sum(weights[w] for w in sorted(cues) if w in weights))
     return np.array(scores, dtype=np.float64)
 
 
