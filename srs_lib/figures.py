@@ -21,6 +21,8 @@ from srs_lib.data.dialogs import Dialog
 #: Frame colours: the ground truth, and a negative that carries the ground truth's emoji.
 GROUND_TRUTH_COLOUR = "#1a9850"
 SAME_EMOJI_COLOUR = "#f46d43"
+#: Box colours of a sticker's parts (the embedded corpus's hidden truth).
+PART_COLOURS = {"expression": "#d62728", "accent": "#1f77b4", "prop": "#9467bd", "mark": "#ff7f0e"}
 
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +144,45 @@ def candidate_strip(images, *, positive: int = 0, scores=None, labels: Sequence[
     if title:
         fig.suptitle(title, fontsize=9.5, x=0.01, ha="left")
     fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4)
+    return fig
+
+
+def sticker_sets(rows, *, size: float = 1.35, boxes: bool = True):
+    """Several sticker sets, one per row, each sticker with its parts named; returns the figure.
+
+    ``rows``: ``(title, images, parts)`` per set, ``images`` ``(n, H, W, 3)`` uint8 and
+    ``parts`` per sticker a list of ``{"kind", "emoji", "box"}`` (as in the embedded
+    corpus's ``synth_info.json``). Each part's box is outlined in its
+    :data:`PART_COLOURS` colour when ``boxes``; the caption names the parts in order.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    columns = max(len(images) for _, images, _ in rows)
+    fig, axes = plt.subplots(len(rows), columns, squeeze=False,
+                             figsize=(size * columns, len(rows) * (size + 0.75) + 0.3))
+    for r, (title, images, parts) in enumerate(rows):
+        for k, ax in enumerate(axes[r]):
+            if k >= len(images):
+                ax.axis("off")
+                continue
+            show_sticker(ax, images[k])
+            for part in parts[k]:
+                if boxes and part.get("box"):
+                    x0, y0, x1, y1 = part["box"]
+                    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                           edgecolor=PART_COLOURS[part["kind"]], linewidth=1.2))
+            ax.set_xlabel("\n".join(emoji_label(part["emoji"]) for part in parts[k]), fontsize=7,
+                          labelpad=2)
+    if boxes:
+        present = {part["kind"] for _, _, row in rows for sticker in row for part in sticker}
+        fig.legend(handles=[Patch(fill=False, edgecolor=c, label=kind) for kind, c in PART_COLOURS.items()
+                            if kind in present],
+                   loc="upper right", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=2.0, rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    for r, (title, _, _) in enumerate(rows):  # row titles, above the row, not squeezing it
+        box = axes[r, 0].get_position()
+        fig.text(box.x0, box.y1 + 0.06 / fig.get_figheight(), title, fontsize=8.5, ha="left", va="bottom")
     return fig
 
 

@@ -29,6 +29,20 @@ def close_figures():
     plt.close("all")
 
 
+def test_sticker_sets_outline_each_part_in_its_colour_and_name_it():
+    parts = [[{"kind": "expression", "emoji": "😂", "box": [2, 3, 10, 12]},
+              {"kind": "accent", "emoji": "❓", "box": [0, 0, 4, 4]}],
+             [{"kind": "expression", "emoji": "😭", "box": [1, 1, 8, 8]}]]
+    fig = figures.sticker_sets([("set A", STICKERS[:2], parts), ("set B", STICKERS[2:3], parts[1:])])
+    axes = fig.axes
+    assert len(axes) == 4 and not axes[3].axison  # two columns, row B has one sticker
+    boxes = [(p.get_x(), p.get_y(), p.get_width(), mcolors.to_hex(p.get_edgecolor())) for p in axes[0].patches]
+    assert boxes == [(1.5, 2.5, 8, figures.PART_COLOURS["expression"]), (-0.5, -0.5, 4, figures.PART_COLOURS["accent"])]
+    assert axes[0].get_xlabel() == "joy\nquestion"
+    titles = {t.get_text(): t.get_position()[1] for t in fig.texts}
+    assert titles["set A"] > titles["set B"], "each row is titled, top to bottom"
+
+
 def test_candidate_strip_frames_the_truth_and_same_label_negatives():
     fig = figures.candidate_strip(STICKERS, positive=2, labels=["😂", "😭", "😂", "😂"])
     frames = [_frame(ax) for ax in fig.axes]

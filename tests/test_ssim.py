@@ -126,6 +126,18 @@ def test_stickers_of_a_set_are_more_alike_than_stickers_of_different_sets(tiny):
     assert values[same].mean() > values[~same].mean() + 0.1
 
 
+def test_within_set_pairs_are_more_alike_than_across_set_pairs(tiny):
+    result = ssim.within_across_similarity(str(tiny), seed=0, per_set=6)
+    assert result.sets == 8 and result.within_pairs == result.across_pairs > 0
+    assert result.within > result.across + 0.05
+    again = ssim.within_across_similarity(str(tiny), seed=0, per_set=6)
+    assert again == result, "deterministic given the seed"
+    capped = ssim.within_across_similarity(str(tiny), seed=1, per_set=3, max_sets=4)
+    assert capped.sets == 4 and capped.within_pairs <= 4 * 3
+    with pytest.raises(ValueError):
+        ssim.within_across_similarity(str(tiny), mode="hsv")
+
+
 def test_set_style_self_similarity_drives_measured_similarity(tiny):
     info = json.loads((tiny / "synth_info.json").read_text(encoding="utf-8"))
     knob, measured = [], []
@@ -143,9 +155,11 @@ def test_command_writes_per_sample_file_and_json(tiny, tmp_path, capsys):
     out = tmp_path / "similarity.tsv"
     parser = argparse.ArgumentParser()
     ssim.add_arguments(parser)
-    args = parser.parse_args(["--base_path", str(tiny), "--split", "val", "--json", "--quiet", "--out", str(out)])
+    args = parser.parse_args(["--base_path", str(tiny), "--split", "val", "--json", "--quiet", "--out", str(out),
+                              "--within_across"])
     assert ssim.run(args) == 0
     summary = json.loads(capsys.readouterr().out)
+    assert summary["within_across"] == ssim.within_across_similarity(str(tiny)).to_dict()
     rows = ssim.read_similarities(str(out))
     assert summary["samples"] == len(rows) == 100
     assert summary["mean"] == pytest.approx(np.mean([r.mean_ssim for r in rows]), abs=1e-5)

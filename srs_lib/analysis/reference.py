@@ -14,11 +14,18 @@ paper's metrics (:func:`srs_lib.analysis.metrics.ranking_metrics`):
 ``emoji_oracle_scores``   knows the ground truth's emoji label and scores 1 every
                           candidate with that label (0 otherwise). Not 1.0, because
                           stickers of a set share emojis.
+``parts_oracle_scores``   knows the ground truth's parts (expression, accent, prop: the
+                          hidden truth of ``synth_info.json``) and scores each candidate
+                          by the share of parts the two have in common (Jaccard), so a
+                          candidate with exactly the answer's parts scores 1. Not 1.0
+                          only where two stickers of a set have the same parts.
 ``cue_word_scores``       bag of cue words: counts the context's words that are cue words
-                          of each candidate's label emoji, weighting utterance i of T by
+                          of each candidate's parts (on a generated corpus; of its label
+                          emoji otherwise), weighting utterance i of T by
                           ``decay ** (T - 1 - i)`` (the last counts 1). It knows the
-                          generator's cue lexicon (``synth_info.json``), so it shows the
-                          signal is there; a model must learn it.
+                          generator's cue lexicon and the stickers' parts
+                          (``synth_info.json``), so it shows the signal is there; a model
+                          must learn both, the words and where each part is drawn.
 
 Ties are broken at random (seeded per sample; :func:`tie_broken`), so a constant scorer
 scores chance; the metrics then see no tie.
@@ -34,7 +41,7 @@ import argparse
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,11 +78,25 @@ def read_samples(base_path: str, split: str, store=None) -> tuple[list[Sample], 
     return samples, {reason: count for reason, count in report.skipped.items() if count}
 
 
+def _synth_info(base_path: str) -> dict:
+    with open(os.path.join(base_path, "synth_info.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def read_cue_table(base_path: str) -> dict[str, frozenset[str]]:
     """``{emoji: cue words}`` from the corpus's ``synth_info.json`` (synthetic corpora only)."""
-    with open(os.path.join(base_path, "synth_info.json"), encoding="utf-8") as handle:
-        info = json.load(handle)
-    return {e: frozenset(words) for e, words in info["cue_words"].items()}
+    return {e: frozenset(words) for e, words in _synth_info(base_path)["cue_words"].items()}
+
+
+def read_parts_table(base_path: str) -> dict[tuple[int, int], tuple[tuple[str, str], ...]]:
+    """``{(set_id, sticker_id): ((kind, emoji), ...)}``: what each sticker shows, from the
+    corpus's ``synth_info.json`` (synthetic corpora only; empty when it lists no parts)."""
+    table = {}
+    for sticker_set in _synth_info(base_path).get("sets", []):
+        for sticker in sticker_set.get("stickers", []):
+            table[(sticker_set["set_id"], sticker["sticker_id"])] = tuple(
+                (part["kind"], part["emoji"]) for part in sticker["parts"])
+    return table
 
 
 # --------------------------------------------------------------------------------------
@@ -96,15 +117,31 @@ def emoji_oracle_scores(true_label: str, candidate_labels: Sequence[str]) -> np.
     return np.array([float(label == true_label) for label in candidate_labels])
 
 
+def parts_oracle_scores(
+    true_parts: Iterable[tuple[str, str]], candidate_parts: Sequence[Iterable[tuple[str, str]]]
+) -> np.ndarray:
+    """Jaccard similarity of each candidate's parts with the ground truth's:
+    ``|shared| / |either|`` over ``(kind, emoji)`` pairs (1 for the same parts)."""
+    truth = set(true_parts)
+    scores = []
+    for parts in candidate_parts:
+        parts = set(parts)
+        union = truth | parts
+        scores.append(len(truth & parts) / len(union) if union else 0.0)
+    return np.array(scores, dtype=np.float64)
+
+
 def cue_word_scores(
     utterances: Sequence[Sequence[str]],
-    candidate_labels: Sequence[str],
+    candidate_emojis: Sequence[str | Iterable[str]],
     cue_table: dict[str, frozenset[str]],
     decay: float = CUE_DECAY,
 ) -> np.ndarray:
     """Recency-weighted count of each candidate's cue words in the context.
 
-    ``decay=1`` counts every utterance alike; ``decay=0`` reads the last utterance only.
+    ``candidate_emojis``: per candidate one emoji (its label) or the emojis of its parts;
+    a candidate's cue words are the union of its emojis' cue words. ``decay=1`` counts
+    every utterance alike; ``decay=0`` reads the last utterance only.
     """
     n = len(utterances)
     weights: Counter = Counter()
@@ -113,9 +150,12 @@ def cue_word_scores(
         for word in words:
             weights[word] += w
     scores = []
-    for label in candidate_labels:
-        cues = cue_table.get(label, frozenset())
-        scores.append(sum(weights[w] for w in cues if w in weights))
+    for emojis in candidate_emojis:
+        emojis = (emojis,) if isinstance(emojis, str) else tuple(emojis)
+        cues = frozenset().union(*(cue_table.get(e, frozenset()) for e in emojis))
+        # in sorted order: a set's iteration order changes with the hash seed, and float
+        # sums in another order can break a tie differently
+        scores.append(sum(weights[w] for w in sorted(cues) if w in weights))
     return np.array(scores, dtype=np.float64)
 
 
@@ -165,14 +205,25 @@ def evaluate(
     samples, skipped = read_samples(base_path, split, store)
     has_info = os.path.exists(os.path.join(base_path, "synth_info.json"))
     cue_table = read_cue_table(base_path) if has_info else None
+    parts = read_parts_table(base_path) if has_info else {}
     scorers: dict[str, Callable] = {
         "popularity": lambda s, c, labels: popularity_scores(popularity, s.set_id, c),
-        "emoji_oracle": lambda s, c, labels: emoji_oracle_scores(s.label, labels),
     }
     if cue_table is not None:
-        scorers["cue_words"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, decay)
-        scorers["cue_words_last_utterance"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, 0.0)
-        scorers["cue_words_no_recency"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, 1.0)
+        # what each candidate shows: its parts' emojis, or its label without parts
+        shown = (lambda s, c, labels: [[e for _, e in parts[(s.set_id, x)]] for x in c]) if parts else (
+            lambda s, c, labels: labels)
+        scorers["cue_words"] = lambda s, c, labels: cue_word_scores(s.utterances, shown(s, c, labels), cue_table, decay)
+        scorers["cue_words_last_utterance"] = lambda s, c, labels: cue_word_scores(
+            s.utterances, shown(s, c, labels), cue_table, 0.0)
+        scorers["cue_words_no_recency"] = lambda s, c, labels: cue_word_scores(
+            s.utterances, shown(s, c, labels), cue_table, 1.0)
+        if parts:
+            scorers["cue_words_label"] = lambda s, c, labels: cue_word_scores(s.utterances, labels, cue_table, decay)
+    scorers["emoji_oracle"] = lambda s, c, labels: emoji_oracle_scores(s.label, labels)
+    if parts:
+        scorers["parts_oracle"] = lambda s, c, labels: parts_oracle_scores(
+            parts[(s.set_id, s.sticker_id)], [parts[(s.set_id, x)] for x in c])
     scores = {name: [] for name in scorers}
     sizes: list[int] = []
     skipped.update({"single_sticker_set": 0, "small_set_excluded": 0})
@@ -211,10 +262,12 @@ def evaluate(
 SCORER_NAMES = {
     "chance": "chance",
     "popularity": "popularity (training split; reads no dialog)",
-    "cue_words": "cue words, recency-weighted",
+    "cue_words": "cue words of each candidate's parts, recency-weighted",
     "cue_words_last_utterance": "cue words, last utterance only",
     "cue_words_no_recency": "cue words, no recency weighting",
+    "cue_words_label": "cue words of each candidate's label only",
     "emoji_oracle": "emoji oracle (knows the answer's label)",
+    "parts_oracle": "parts oracle (knows the answer's parts)",
 }
 
 

@@ -27,9 +27,14 @@ Each sample's result (line, set, sticker, number of candidates, mean SSIM) can b
 as a tab-separated file for later analyses, e.g. the paper's Figure 10 (accuracy per
 similarity group).
 
+:func:`within_across_similarity` compares the library's sticker pairs within a set with
+pairs across sets (a set's stickers share a character and a style, so the first should be
+the larger).
+
 Command line::
 
     python -m srs_lib ssim --base_path DIR --split test [--mode gray|rgb] [--json] [--out FILE]
+        [--within_across]
 """
 from __future__ import annotations
 
@@ -347,6 +352,72 @@ def candidate_similarities(
     return SimilarityReport(split=split, mode=mode, seed=seed, samples=samples, skipped=skipped)
 
 
+@dataclass(frozen=True)
+class SetSimilarity:
+    """How alike stickers of one set are, against stickers of different sets."""
+
+    within: float  # mean SSIM of pairs of stickers of the same set
+    across: float  # mean SSIM of pairs of stickers of two different sets
+    within_pairs: int
+    across_pairs: int
+    sets: int
+    mode: str
+
+    def to_dict(self) -> dict:
+        return {"within": self.within, "across": self.across, "within_pairs": self.within_pairs,
+                "across_pairs": self.across_pairs, "sets": self.sets, "mode": self.mode}
+
+
+def within_across_similarity(
+    base_path: str,
+    *,
+    seed: int = 0,
+    mode: str = "gray",
+    per_set: int = 8,
+    max_sets: int = 200,
+) -> SetSimilarity:
+    """Mean SSIM of sticker pairs within a set and across sets, over the library.
+
+    Up to ``max_sets`` sets of at least two stickers are drawn at random (all of them when
+    there are fewer), and up to ``per_set`` stickers of each. *Within*: every pair of the
+    drawn stickers of a set (each set weighs by its number of pairs). *Across*: as many
+    random pairs of drawn stickers of two different sets. Deterministic given ``seed``.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    store = StickerStore(base_path)
+    rng = np.random.default_rng([seed, 7])
+    ids = sorted(i for i, s in store.sets.items() if len(s) >= 2)
+    if len(ids) < 2:
+        raise ValueError("need at least two sets of two stickers or more")
+    if len(ids) > max_sets:
+        ids = sorted(int(ids[k]) for k in rng.choice(len(ids), size=max_sets, replace=False))
+    arrays, owner = [], []
+    for k, set_id in enumerate(ids):
+        members = store.sets[set_id].sticker_ids
+        picked = rng.choice(len(members), size=min(per_set, len(members)), replace=False)
+        for i in sorted(int(i) for i in picked):
+            arrays.append(store.load(set_id, members[i]))
+            owner.append(k)
+    owner = np.asarray(owner)
+    first, second = [], []
+    for k in range(len(ids)):
+        members = np.flatnonzero(owner == k)
+        i, j = np.triu_indices(len(members), 1)
+        first.extend(members[i])
+        second.extend(members[j])
+    n_within = len(first)
+    a = rng.integers(len(owner), size=4 * n_within)
+    b = rng.integers(len(owner), size=4 * n_within)
+    keep = owner[a] != owner[b]
+    a, b = a[keep][:n_within], b[keep][:n_within]
+    group = SSIMImages(prepare(np.stack(arrays), mode), channels=mode == "rgb")
+    within = group.pairs(first, second)
+    across = group.pairs(a, b)
+    return SetSimilarity(within=float(within.mean()), across=float(across.mean()),
+                         within_pairs=len(within), across_pairs=len(across), sets=len(ids), mode=mode)
+
+
 def write_similarities(report: SimilarityReport, path: str) -> None:
     """Save the per-sample similarities as a tab-separated file with a header line."""
     with open(path, "w", encoding="utf-8") as handle:
@@ -415,6 +486,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="write per-sample similarities (TSV) here")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--within_across", action="store_true",
+                        help="also the mean SSIM of sticker pairs within a set and across sets")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -431,19 +504,25 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     if args.out:
         write_similarities(report, args.out)
+    sets = within_across_similarity(args.base_path, seed=args.seed, mode=args.mode) if args.within_across else None
     if args.json:
         summary = report.summary()
         summary["seconds"] = round(elapsed, 2)
+        if sets is not None:
+            summary["within_across"] = sets.to_dict()
         print(json.dumps(summary, indent=2))
     else:
         print(format_report(report))
         print(f"({elapsed:.1f} s)")
+        if sets is not None:
+            print(f"sticker pairs within a set: mean SSIM {sets.within:.3f} ({sets.within_pairs} pairs, "
+                  f"{sets.sets} sets); across sets: {sets.across:.3f} ({sets.across_pairs} pairs)")
     return 0 if report.samples else 1
 
 
 __all__ = [
     "BIN_EDGES", "ContextSimilarity", "GRAY_WEIGHTS", "PAPER_MEAN_SSIM", "SSIMImages",
-    "SimilarityReport", "add_arguments", "candidate_similarities", "format_report",
-    "histogram", "prepare", "read_similarities", "run",
-    "structural_similarity_batch", "to_gray", "write_similarities",
+    "SetSimilarity", "SimilarityReport", "add_arguments", "candidate_similarities",
+    "format_report", "histogram", "prepare", "read_similarities", "run",
+    "structural_similarity_batch", "to_gray", "within_across_similarity", "write_similarities",
 ]

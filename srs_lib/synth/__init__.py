@@ -5,11 +5,14 @@ The StickerChat release (Gao et al., WWW 2020) is available on request only, so 
 runs on a synthetic corpus in exactly its format. Modules, one idea each:
 
 ``inventory``  themes of emojis, their Twemoji artwork and CLDR names
-``art``        set styles and the drawing of one sticker
-``sets``       sticker sets: ids, sizes, themes, what each sticker shows, labels
+``character``  the character of a set: head, ears, framing, palette, drawn procedurally
+``parts``      what stickers of a set differ in: expression, accent, prop; regions
+``art``        set styles and the drawing of one sticker (character, pose, parts)
+``sets``       sticker sets: ids, sizes, characters, vocabularies, parts, labels
 ``language``   cue words per emoji, moods, topics, filler chat
 ``dialogs``    group-chat contexts that end in a sticker
 ``presets``    corpus sizes (tiny, small, medium, paper)
+``shapes``     a second, simple generator (``--style shapes``): a shape per set, a moving mark
 ``writer``     the corpus on disk (``generate_corpus``)
 ``cli``        ``python -m srs_lib synth``
 """

@@ -1,4 +1,4 @@
-"""``python -m srs_lib synth --out DIR --preset {tiny,small,medium,paper} --seed N``.
+"""``python -m srs_lib synth --out DIR --preset {tiny,small,medium,paper} --seed N [--style shapes]``.
 
 Writes a synthetic corpus in the StickerChat release format (see
 :mod:`srs_lib.synth.writer`). Nothing is downloaded. The same preset, seed and language
@@ -24,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--language", choices=LANGUAGES, default="en", help="dialog language (default en)")
     parser.add_argument("--workers", type=int, default=1, help="processes rendering stickers (default 1)")
+    parser.add_argument("--style", choices=("characters", "shapes"), default="characters",
+                        help="characters (the embedded corpus: one character per set, parts in "
+                             "regions; default) or shapes (a simple generator: one shape per set, "
+                             "a small moving mark)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -45,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = generate_corpus(args.out, args.preset, args.seed, language=args.language,
                                workers=max(1, args.workers), overwrite=args.overwrite,
-                               progress=not args.quiet)
+                               progress=not args.quiet, style=args.style)
     except FileExistsError as error:
         print(f"synth: {error}", file=sys.stderr)
         return 1
     pairs = info["pairs"]
     print(f"wrote {os.path.abspath(args.out)}: preset {info['preset']}, seed {info['seed']}, "
-          f"language {info['language']}")
+          f"language {info['language']}, style {info['style']}")
     print(f"  pairs train/val/test {pairs['train']:,}/{pairs['val']:,}/{pairs['test']:,}; "
           f"{info['n_sets']:,} sets, {info['n_stickers']:,} stickers "
           f"({info['n_small_sets']} sets under 10, {info['n_noisy_sets']} with noisy labels), "

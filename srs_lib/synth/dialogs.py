@@ -9,15 +9,20 @@ sticker that a participant sent next. How a context is written:
   group's members by activity; some messages reply to an earlier one
   (``reply_to_msg_id``), and so does the sticker now and then.
 * **What the sticker depends on.** The ground truth is drawn uniformly among the stickers
-  of its set (so popularity says nothing), and the dialog is written about the emoji its
-  picture shows: cue phrases of that emoji (see :mod:`srs_lib.synth.language`), mostly in
-  the last utterances (the distance from the end is geometric), sometimes none at all.
-  Earlier in the dialog, *distractor* cues talk about other emojis of the same set, now and
-  then also near the end. Filler chat, rare words, topic words of the set's theme and
-  stray cues of unrelated emojis fill the rest.
+  of its set (so popularity says nothing), and the dialog is written about the *parts*
+  its picture shows (:mod:`srs_lib.synth.parts`): cue phrases of its expression, of its
+  accent and of its prop (see :mod:`srs_lib.synth.language`), each part with its own
+  number of cues (sometimes none, so a dialog may speak of one part only), mostly in the
+  last utterances (the distance from the end is geometric); some dialogs have no cue at
+  all. Earlier in the dialog, *distractor* cues talk about other parts of the same set
+  (another expression, another accent), now and then also near the end. Filler chat,
+  rare words, topic words of the set's theme and stray cues of unrelated emojis fill the
+  rest.
 
 So the signal is in the dialog, spread over turns, weighted to the recent ones, and no
-single word decides. :class:`DialogSettings` holds every knob with its default.
+single word decides; and since stickers of a set share parts, telling the candidates
+apart takes the cues of every part of the answer, and a look at the right place of each
+sticker. :class:`DialogSettings` holds every knob with its default.
 """
 from __future__ import annotations
 
@@ -41,10 +46,13 @@ class DialogSettings:
     p_same_speaker: float = 0.3  # a speaker goes on with another message
     p_responder_spoke: float = 0.7  # the sticker's sender is also in the context
     p_short_utterance: float = 0.3  # utterance of 1-3 filler words
-    filler_poisson: float = 8.0  # other utterances: 1 + Poisson(this) filler words
-    target_cues: tuple[float, ...] = (0.10, 0.35, 0.35, 0.20)  # P(0, 1, 2, 3 cue phrases)
+    filler_poisson: float = 7.85  # other utterances: 1 + Poisson(this) filler words
+    p_no_target: float = 0.08  # the dialog has no cue of the answer at all
+    expression_cues: tuple[float, ...] = (0.15, 0.45, 0.30, 0.10)  # P(0, 1, 2, 3 cue phrases)
+    accent_cues: tuple[float, ...] = (0.25, 0.50, 0.20, 0.05)  # ... of the accent
+    prop_cues: tuple[float, ...] = (0.25, 0.50, 0.20, 0.05)  # ... of the prop
     target_recency: float = 0.45  # distance from the end ~ Geometric(this) - 1
-    distractors: tuple[float, ...] = (0.15, 0.35, 0.30, 0.20)  # P(0..3 other emojis)
+    distractors: tuple[float, ...] = (0.15, 0.35, 0.30, 0.20)  # P(0..3 other parts of the set)
     p_recent_distractor: float = 0.2  # a distractor cue in the last two utterances
     p_topic: float = 0.5  # the dialog mentions its set's topic
     p_stray_cue: float = 0.06  # per utterance: a cue of an unrelated emoji
@@ -131,19 +139,32 @@ class DialogWriter:
 
     # -- content -----------------------------------------------------------------------
     def _cue_plan(
-        self, rng: np.random.Generator, n: int, sticker_set: StickerSet, target: str
+        self, rng: np.random.Generator, n: int, sticker_set: StickerSet, k: int
     ) -> tuple[list[tuple[int, list[str]]], int | None]:
-        """``(utterance index, phrase)`` insertions and the index of the last target cue."""
+        """``(utterance index, phrase)`` insertions and the index of the last target cue.
+
+        Each part of sticker ``k`` gets its own number of cue phrases (``*_cues``), each at
+        a geometric distance from the end; distractors are other parts of the set.
+        """
         s = self.settings
         lex = self.lexicon
         plan: list[tuple[int, list[str]]] = []
         last_target = None
-        for _ in range(_choice(s.target_cues, rng)):
-            distance = min(int(rng.geometric(s.target_recency)) - 1, n - 1)
-            index = n - 1 - distance
-            plan.append((index, lex.sample_cue(target, rng)))
-            last_target = index if last_target is None else max(last_target, index)
-        others = [e for e in sticker_set.art_groups if e != target]
+        parts = sticker_set.parts[k]
+        # any other kind (the shapes corpus's mark) is cued like an expression
+        counts = {"accent": s.accent_cues, "prop": s.prop_cues}
+        no_target = rng.random() < s.p_no_target
+        for kind, emoji_char in parts:
+            n_cues = _choice(counts.get(kind, s.expression_cues), rng)
+            if no_target:
+                continue
+            for _ in range(n_cues):
+                distance = min(int(rng.geometric(s.target_recency)) - 1, n - 1)
+                index = n - 1 - distance
+                plan.append((index, lex.sample_cue(emoji_char, rng)))
+                last_target = index if last_target is None else max(last_target, index)
+        shown = {e for _, e in parts}
+        others = [e for e in sticker_set.emojis() if e not in shown]
         n_distract = min(_choice(s.distractors, rng), len(others))
         if n_distract:
             for i in rng.choice(len(others), size=n_distract, replace=False):
@@ -173,7 +194,7 @@ class DialogWriter:
         n = self._n_utterances(rng)
         speakers, responder = self._speakers(rng, group, n)
         texts = [self.lexicon.filler_words(self._filler_length(rng), rng) for _ in range(n)]
-        plan, last_target = self._cue_plan(rng, n, sticker_set, sticker_set.art[k])
+        plan, last_target = self._cue_plan(rng, n, sticker_set, k)
         for index, phrase in plan:
             words = texts[index]
             at = int(rng.integers(len(words) + 1))

