@@ -85,6 +85,10 @@ for name in profiles:
     missing = [e.label for e in comparison.grid_entries(name)[0] if e.name not in found]
     if missing:
         print(f"  not run yet in this grid: {', '.join(missing)}")
+    now = comparison.profile_corpus(name)
+    if now is not None and now != comparison.corpus_of(found):
+        print(f"  NOTE: the {name} profile's corpus is now {now}; this grid ran on an earlier "
+              f"one, so its numbers are not those of today's corpus and code")
 
 # %% [markdown]
 # ## Table 3: SRS against the baselines

@@ -15,11 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def corpus_description(base_path) -> str:
-    """"embedded <preset> (seed N)" for a generated corpus, "StickerChat" otherwise."""
+    """"embedded <preset> (seed N, generator V)" for a generated corpus (the generator's
+    version, since the same preset and seed give another corpus under another version;
+    older corpora without one: "(seed N)"), "StickerChat" otherwise."""
     info = Path(base_path) / "synth_info.json"
     if info.exists():
         meta = json.loads(info.read_text())
-        return f"embedded {meta.get('preset', '?')} (seed {meta.get('seed', '?')})"
+        version = f", generator {meta['synth_version']}" if meta.get("synth_version") else ""
+        return f"embedded {meta.get('preset', '?')} (seed {meta.get('seed', '?')}{version})"
     return "StickerChat"
 
 

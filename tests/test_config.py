@@ -54,3 +54,17 @@ def test_a_config_round_trips_through_its_dict():
     config = profile_config("cpu", model_options={"heads": 2})
     assert TrainConfig(**config.to_dict()) == config
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(config.to_dict())
+
+
+def test_the_checked_choices_are_those_of_the_layers_and_losses():
+    import srs_lib  # noqa: F401  (selects the Keras backend)
+    from srs_lib.layers import sticker_encoder
+    from srs_lib.training import config, losses
+
+    assert config.STICKER_CODES == sticker_encoder.CODES
+    assert config.RANKING_STOPS == sticker_encoder.RANKING_STOPS
+    assert config.HINGE_REDUCTIONS == losses.HINGE_REDUCTIONS
+    for option, value in (("sticker_code", "pixels"), ("ranking_stop", "halfway"),
+                          ("hinge_reduction", "max"), ("backbone_lr_scale", -0.1)):
+        with pytest.raises(ValueError, match=f"--{option}"):
+            profile_config("ci", **{option: value})

@@ -1,6 +1,7 @@
 """Provenance of results: the corpus's name, the commit (marked when sources differ), the machine."""
 from __future__ import annotations
 
+import json
 import subprocess
 
 from srs_lib import provenance
@@ -8,6 +9,14 @@ from srs_lib import provenance
 
 def test_real_corpus_is_named_as_such(tmp_path):
     assert provenance.corpus_description(tmp_path) == "StickerChat"
+
+
+def test_a_generated_corpus_is_named_with_its_preset_seed_and_generator(tmp_path):
+    (tmp_path / "synth_info.json").write_text(json.dumps(
+        {"preset": "small", "seed": 0, "synth_version": "2.0"}))
+    assert provenance.corpus_description(tmp_path) == "embedded small (seed 0, generator 2.0)"
+    (tmp_path / "synth_info.json").write_text(json.dumps({"preset": "small", "seed": 0}))
+    assert provenance.corpus_description(tmp_path) == "embedded small (seed 0)"
 
 
 def test_commit_is_marked_when_the_sources_differ(tmp_path):

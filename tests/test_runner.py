@@ -126,3 +126,22 @@ def test_stage_holds_the_executed_notebooks_not_the_committed_ones(book, tmp_pat
     # the library's sources travel along, for the chapters' literalinclude directives
     assert (stage / "srs_lib" / "layers" / "gru.py").exists()
     assert not (stage / "srs_lib" / "__pycache__").exists()
+
+
+def test_a_default_corpus_of_another_generator_version_is_regenerated(tmp_path, monkeypatch):
+    from srs_lib.synth.writer import SYNTH_VERSION
+
+    monkeypatch.setattr(experiments, "ROOT", tmp_path)
+    calls = []
+    monkeypatch.setattr(experiments.subprocess, "run", lambda command, check: calls.append(command))
+    folder = tmp_path / "data" / "tiny"
+    assert experiments.ensure_corpus("ci") == folder and "--overwrite" in calls[-1]  # missing
+    folder.mkdir(parents=True)
+    (folder / "release_train.json").write_text("")
+    (folder / "synth_info.json").write_text(json.dumps({"synth_version": SYNTH_VERSION}))
+    experiments.ensure_corpus("ci")
+    assert len(calls) == 1  # the current version: kept
+    (folder / "synth_info.json").write_text(json.dumps({"synth_version": "0.9"}))
+    experiments.ensure_corpus("ci")
+    assert len(calls) == 2 and calls[-1][calls[-1].index("--preset") + 1] == "tiny"
+    assert experiments.ensure_corpus("paper") is None

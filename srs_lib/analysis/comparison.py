@@ -20,7 +20,7 @@ from srs_lib import paper
 from srs_lib.analysis import metrics
 from srs_lib.analysis.metrics import paired_significance, per_context_metrics
 from srs_lib.provenance import ROOT, corpus_description
-from srs_lib.training.config import profile_config
+from srs_lib.training.config import DEFAULT_CORPUS, profile_config
 
 #: Where the grids write their results, one folder per profile.
 RESULTS = ROOT / "results" / "comparison"
@@ -73,9 +73,10 @@ def label(model: str, ablation=(), parameters=None) -> str:
 def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]:
     """The entries a profile's grid runs, and ``{name: why}`` for those it leaves out.
 
-    "w/o pretrain" is left out where the profile's backbone starts from random weights
-    anyway (``cpu``, ``ci``), and "SRS, the paper's sticker features" where the profile
-    uses them anyway (``paper``): there each would be the SRS run again.
+    "w/o pretrain" is left out where a profile's backbone starts from random weights anyway
+    (none does: ``paper`` starts from ImageNet, ``cpu`` and ``ci`` from the OpenMoji
+    pretraining), and "SRS, the paper's sticker features" where the profile uses them
+    anyway: there each would be the SRS run again.
     """
     unknown = set(names or ()) - set(ENTRIES)
     if unknown:
@@ -186,6 +187,15 @@ def corpus_of(results: dict[str, EntryResult]) -> str:
     base = Path(base_path_of(results))
     base = base if base.is_absolute() else ROOT / "book" / base
     return corpus_description(base) if base.exists() else f"the corpus at {base_path_of(results)}"
+
+
+def profile_corpus(profile: str) -> str | None:
+    """The corpus a profile runs on today (its default corpus under data/, as
+    :func:`srs_lib.provenance.corpus_description` names it), or None when it has none (the
+    real corpus) or it is not generated yet."""
+    spec = DEFAULT_CORPUS.get(profile)
+    folder = ROOT / "data" / spec[0] if spec else None
+    return corpus_description(folder) if folder is not None and folder.exists() else None
 
 
 def comparison_frame(results: dict[str, EntryResult], table: str = "table3", corpus: str | None = None):

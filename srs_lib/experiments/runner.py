@@ -84,17 +84,26 @@ def profile_parameters(profile: str, base_path: str | None = None) -> dict:
 
 
 def ensure_corpus(profile: str) -> Path | None:
-    """Generate the profile's default corpus under data/ when it is missing."""
+    """Generate the profile's default corpus under data/ when it is missing, or when it was
+    written by another version of the generator (its ``synth_info.json`` says which)."""
+    from srs_lib.synth.writer import SYNTH_VERSION
+
     spec = DEFAULT_CORPUS[profile]
     if spec is None:
         return None
     preset, seed = spec
     out = ROOT / "data" / preset
+    info = out / "synth_info.json"
+    why = None
     if not (out / "release_train.json").exists():
-        print(f"[corpus] generating the {preset!r} corpus (seed {seed}) into data/{preset}",
+        why = "missing"
+    elif not info.exists() or json.loads(info.read_text()).get("synth_version") != SYNTH_VERSION:
+        why = f"written by another version of the generator (now {SYNTH_VERSION})"
+    if why:
+        print(f"[corpus] data/{preset} is {why}: generating the {preset!r} corpus (seed {seed})",
               flush=True)
         subprocess.run([sys.executable, "-m", "srs_lib", "synth", "--out", str(out),
-                        "--preset", preset, "--seed", str(seed)], check=True)
+                        "--preset", preset, "--seed", str(seed), "--overwrite"], check=True)
     return out
 
 
