@@ -136,7 +136,7 @@ def test_a_fifo_among_the_stickers_is_refused_without_blocking(corpus):
     fifo.unlink()
     os.mkfifo(fifo)
     using = _samples_with(corpus, lambda c: (c["sticker_set_id"], c["sticker_id"]) == (set_id, sticker_id))
-    with _deadline(30):
+    with _deadline(300):  # generous: a shared machine is slow, a blocked open never returns
         report = _validate_and_train_agree(corpus)
         corpus_stats(corpus)
         similarity = candidate_similarities(corpus, "train", progress=False)
@@ -615,7 +615,9 @@ def test_a_model_copied_out_of_its_run_evaluates_as_in_its_run(train_corpus, str
     assert status == 0
     result = json.loads(capsys.readouterr().out)
     config = _ci_config()
-    assert result["data_config"] == {"vocab_size": config.vocab_size, "max_utterances": 8, "max_words": 12,
+    assert result["data_config"] == {"vocab_size": config.vocab_size,
+                                     "emoji_vocab_size": config.emoji_vocab_size,
+                                     "max_utterances": 8, "max_words": 12,
                                      "n_candidates": 10, "protocol": "random", "eval_seed": 0, "batch_size": 8}
     in_run = json.loads((straight[0] / "metrics.json").read_text())
     assert result["metrics"] == pytest.approx(in_run["test"], abs=1e-12)

@@ -65,6 +65,26 @@ def test_emoji_vocab_has_no_reserved_ids(tmp_path):
     assert list(vocab) == ["😀", "😂", "❤️"] and vocab.index("😀") == 0 and vocab.duplicates == 1
 
 
+def test_emoji_vocab_cap_counts_the_released_codes_reserved_entries(tmp_path):
+    path = _write(tmp_path, "😀 10\n😂 9\n❤️ 3\n👍 1\n")
+    assert list(EmojiVocab.from_file(path, max_size=6)) == ["😀", "😂"]  # 6 = 4 reserved + 2
+    assert len(EmojiVocab.from_file(path, max_size=300)) == 4
+    with pytest.raises(ValueError, match="holds no emoji"):
+        EmojiVocab.from_file(path, max_size=4)
+
+
+def test_a_capped_emoji_vocabulary_skips_and_counts_the_rarer_labels(make_corpus):
+    from srs_lib.data.corpus import EMOJI_OUTSIDE_VOCAB, Corpus
+
+    base = make_corpus(quirks=False)
+    full, capped = Corpus(base), Corpus(base, emoji_vocab_size=4 + 2)
+    assert list(capped.emoji_vocab) == list(full.emoji_vocab)[:2]
+    _, full_report = full.load_split("train")
+    _, capped_report = capped.load_split("train")
+    dropped = capped_report.skipped[EMOJI_OUTSIDE_VOCAB] - full_report.skipped[EMOJI_OUTSIDE_VOCAB]
+    assert dropped > 0 and capped_report.usable == full_report.usable - dropped
+
+
 def test_tokenize_splits_on_any_whitespace():
     assert tokenize(" 我  正在\t用\u3000大 ") == ["我", "正在", "用", "大"]
     assert tokenize("   ") == []

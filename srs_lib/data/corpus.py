@@ -205,10 +205,12 @@ def open_store(base_path: str | os.PathLike) -> StickerStore:
     return StickerStore(base_path)
 
 
-def open_emoji_vocab(base_path: str | os.PathLike) -> EmojiVocab:
-    """The corpus's emoji vocabulary; :class:`CorpusError` if missing or empty."""
+def open_emoji_vocab(base_path: str | os.PathLike, max_size: int | None = None) -> EmojiVocab:
+    """The corpus's emoji vocabulary (``max_size``: see :meth:`EmojiVocab.from_file`);
+    :class:`CorpusError` if missing or empty."""
     try:
-        vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"))
+        vocab = EmojiVocab.from_file(require_file(Path(base_path) / "emoji_vocab", "emoji vocabulary"),
+                                     max_size)
     except VocabularyError as error:
         raise CorpusError(str(error)) from None
     if not len(vocab):
@@ -249,10 +251,12 @@ class Corpus:
 
     Raises :class:`CorpusError` (one line listing what is missing) unless ``base_path``
     holds the three split files, ``npy_stickers``, ``vocab`` and ``emoji_vocab``.
-    ``vocab_size`` caps the word vocabulary (reserved tokens included).
+    ``vocab_size`` caps the word vocabulary and ``emoji_vocab_size`` the emoji vocabulary
+    (reserved tokens included in both, as the released code counts them).
     """
 
-    def __init__(self, base_path: str | os.PathLike, vocab_size: int | None = None):
+    def __init__(self, base_path: str | os.PathLike, vocab_size: int | None = None,
+                 emoji_vocab_size: int | None = None):
         self.base_path = Path(base_path)
         if not self.base_path.is_dir():
             raise CorpusError(f"no corpus folder at {self.base_path}: pass --base_path a folder in "
@@ -266,7 +270,7 @@ class Corpus:
             require_file(split_path(self.base_path, split), f"{split} split")
         self.store = open_store(self.base_path)
         self.vocab = open_vocab(self.base_path, vocab_size)
-        self.emoji_vocab = open_emoji_vocab(self.base_path)
+        self.emoji_vocab = open_emoji_vocab(self.base_path, emoji_vocab_size)
 
     def split_path(self, split: str) -> Path:
         """``BASE/release_<split>.json``."""

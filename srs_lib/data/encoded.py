@@ -105,12 +105,13 @@ def _sources(corpus: Corpus, path: Path) -> list[Path]:
 
 def _slot(path: Path, corpus: Corpus, max_utterances: int, max_words: int) -> str:
     name = os.path.relpath(os.path.realpath(path), os.path.realpath(corpus.base_path))
-    text = f"{name}\0{len(corpus.vocab)}\0{max_utterances}\0{max_words}"
+    text = f"{name}\0{len(corpus.vocab)}\0{len(corpus.emoji_vocab)}\0{max_utterances}\0{max_words}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _key(path: Path, corpus: Corpus, cache: StickerCache, max_utterances: int, max_words: int) -> str:
-    parts = [f"srs encoded v{FORMAT_VERSION}", str(len(corpus.vocab)), str(max_utterances),
+    parts = [f"srs encoded v{FORMAT_VERSION}", str(len(corpus.vocab)), str(len(corpus.emoji_vocab)),
+             str(max_utterances),
              str(max_words), cache.fingerprint] + [_stat_key(p) for p in _sources(corpus, path)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 

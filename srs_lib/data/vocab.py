@@ -204,9 +204,20 @@ class EmojiVocab(_TokenIndex):
         return self._spellings[self._tokens[index]]
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "EmojiVocab":
-        """Read an emoji vocabulary file (either format, see the module docstring)."""
+    def from_file(cls, path: str | os.PathLike, max_size: int | None = None) -> "EmojiVocab":
+        """Read an emoji vocabulary file (either format, see the module docstring).
+
+        ``max_size`` caps it as the released code does: its emoji vocabulary of 300 entries
+        counts 4 reserved ones, so the first ``max_size - 4`` emojis of the file (the most
+        frequent first) are kept; a sample whose emoji is left out is skipped as "emoji
+        outside vocab" and counted. None keeps every emoji.
+        """
         emojis, skipped = _read_tokens(path)
+        if max_size is not None:
+            if max_size <= len(RESERVED_TOKENS):
+                raise VocabularyError(f"an emoji vocabulary of {max_size} entries holds no emoji "
+                                      f"beside the {len(RESERVED_TOKENS)} reserved ones")
+            emojis = emojis[:max_size - len(RESERVED_TOKENS)]
         vocab = cls(emojis)
         vocab.skipped_lines = skipped
         return vocab

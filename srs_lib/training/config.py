@@ -79,6 +79,10 @@ class TrainConfig:
     max_utterances: int = 15
     max_words: int = 30
     vocab_size: int | None = 50_000
+    emoji_vocab_size: int | None = 300
+    """The released code's cap on the emoji vocabulary, its 4 reserved entries included: the
+    first 296 emojis of ``emoji_vocab`` are kept, and a sample whose label is rarer is
+    skipped and counted ("emoji outside vocab"). None keeps every emoji."""
     batch_size: int = 32
     n_candidates: int = 10
     protocol: str = "random"
@@ -132,6 +136,7 @@ class TrainConfig:
         for name in ("steps", "checkpoint_step", "eval_limit", "image_size"):
             _check(name, getattr(self, name), low=1, integer=True, none=True)
         _check("vocab_size", self.vocab_size, low=4, integer=True, none=True)
+        _check("emoji_vocab_size", self.emoji_vocab_size, low=5, integer=True, none=True)
         _check("n_candidates", self.n_candidates, low=2, integer=True)
         for name in ("emoji_steps", "seed", "eval_seed", "workers"):
             _check(name, getattr(self, name), low=0, integer=True)
@@ -187,8 +192,8 @@ DEFAULT_CORPUS: dict[str, tuple[str, int] | None] = {"paper": None, "cpu": ("sma
                                                      "ci": ("tiny", 0)}
 
 
-DATA_OPTIONS = ("vocab_size", "max_utterances", "max_words", "n_candidates", "protocol",
-                "eval_seed", "batch_size")
+DATA_OPTIONS = ("vocab_size", "emoji_vocab_size", "max_utterances", "max_words",
+                "n_candidates", "protocol", "eval_seed", "batch_size")
 """The options that decide what a model is evaluated on (besides its own settings, such as
 the image size, which it saves itself): the trainer stores them in the model
 (``data_config``), so a ``.keras`` file evaluates the same anywhere."""

@@ -174,7 +174,8 @@ def evaluation_batches(base_path, config, split: str | Path = "test", *,
     seed, batch size) come from ``config`` (a :class:`~srs_lib.training.config.TrainConfig`),
     so a chapter or an evaluation sees exactly the candidates a training run evaluates on.
     """
-    corpus = Corpus(base_path, vocab_size=config.vocab_size)
+    corpus = Corpus(base_path, vocab_size=config.vocab_size,
+                    emoji_vocab_size=config.emoji_vocab_size)
     cache = corpus.sticker_cache(cache_dir, progress=False, verify=verify_cache)
     samples = encode_split(corpus, split, cache, max_utterances=config.max_utterances,
                            max_words=config.max_words, verify=verify_cache)

@@ -214,7 +214,8 @@ class Trainer:
         self.test_path, self.final_test_path = test_path, final_test_path
         self.verify_cache = verify_cache
         # Nothing is written before the checks: the corpus, then a rerun's options.
-        self.corpus = Corpus(base_path, vocab_size=config.vocab_size)
+        self.corpus = Corpus(base_path, vocab_size=config.vocab_size,
+                             emoji_vocab_size=config.emoji_vocab_size)
         self.run.check_config(config.to_dict())
         self.run.check_writable()
         self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
