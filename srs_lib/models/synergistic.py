@@ -8,6 +8,16 @@ follows the paper as summarised in the project's baseline notes (section 5) with
 note's sticker adaptation: the question is the last utterance, the history the earlier
 ones, there is no input image in stage 1, and in stage 2 each candidate sticker is both the
 "answer" and the attended "image" (its ``p²`` map regions).
+
+Why the last utterance is the question: in visual dialog the question is the turn that the
+answer replies to, and the history is every earlier round (the paper's stage 1 attends over
+the history rounds guided by the question). A sticker replies to the latest turn in the
+same way, so the mapping keeps the model as its paper describes it. The model still reads
+as much of the dialog as SRS does (the same last ``max_utterances`` utterances), but it
+reads only the last one word by word; the earlier ones reach it as one state per round,
+weighted by their MFB fusion with the question. Where a corpus puts the cues of the answer
+in earlier turns too (the embedded corpus does: their distance from the end is geometric),
+that weighs against Synergistic by design, not by accident.
 """
 from __future__ import annotations
 
