@@ -14,7 +14,9 @@ def test_each_variant_is_a_valid_configuration_change():
 
     base = profile_config("cpu")
     for what, changes in diagnose.VARIANTS.values():
-        assert what and (profile_config("cpu", **changes) != base) == bool(changes)
+        training = {k: v for k, v in changes.items() if k != "joint_steps"}
+        assert what and (profile_config("cpu", **training) != base) == bool(training)
+        assert isinstance(changes.get("joint_steps", 600), int)
 
 
 def test_diagnosis_is_recorded_and_resumes(make_corpus, tmp_path, monkeypatch, capsys):
@@ -30,6 +32,8 @@ def test_diagnosis_is_recorded_and_resumes(make_corpus, tmp_path, monkeypatch, c
     assert shared["config"] == {"shared_adam": True} and shared["joint_steps"] == 4
     assert shared["steps"] == 6 + 4  # the ci profile's emoji stage, then the joint steps
     assert shared["validation"]["contexts"] == 16 and 0 <= shared["validation"]["R10@1"] <= 1
+    assert [point["step"] for point in shared["curve"]] == [10]  # evaluated at the end
+    assert shared["curve"][-1]["R10@1"] == shared["validation"]["R10@1"]
     frame = diagnose.diagnosis_frame(record)
     assert list(frame.index) == ["shared_adam"]
     assert "shared_adam" in capsys.readouterr().out
@@ -43,6 +47,15 @@ def test_diagnosis_is_recorded_and_resumes(make_corpus, tmp_path, monkeypatch, c
         diagnose.run_diagnosis(corpus, ["defaults"], profile="cpu", json_out=out)
     with pytest.raises(SystemExit, match="unknown runs: nope"):
         diagnose.run_diagnosis(corpus, ["nope"], profile="ci")
+
+
+def test_a_variant_may_change_the_run_length_and_is_evaluated_along_the_way(make_corpus, monkeypatch):
+    corpus = make_corpus(extra_samples=30)
+    monkeypatch.setattr(diagnose, "VARIANTS", {"long": ("longer", {"joint_steps": 8})})
+    monkeypatch.setattr(diagnose, "EVAL_EVERY", 5)
+    row = diagnose.run_variant("long", corpus, "ci", joint_steps=4, eval_limit=16, verbose=False)
+    assert row["joint_steps"] == 8 and row["steps"] == 6 + 8
+    assert [point["step"] for point in row["curve"]] == [5, 10, 14]
 
 
 def test_the_committed_diagnosis_supports_what_the_docstrings_say():

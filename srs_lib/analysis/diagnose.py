@@ -31,7 +31,10 @@ from srs_lib.provenance import corpus_description, current_commit, machine_descr
 from srs_lib.training.config import PROFILES, profile_config
 from srs_lib.training.trainer import Trainer
 
-#: name: (what the run changes, the training-configuration changes).
+#: Validation every this many steps of a run (its last step always), for the run's curve.
+EVAL_EVERY = 300
+#: name: (what the run changes, the training-configuration changes; "joint_steps" changes
+#: the run's length).
 VARIANTS: dict[str, tuple[str, dict]] = {
     "defaults": ("the profile as it is", {}),
     "sigmoid_score": ('score_activation="sigmoid" (eq. 17 as printed)',
@@ -42,13 +45,33 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                       {"model_options": {"submult": "paper"}}),
     "paper_attention": ('attention_form="paper" (eqs. 3 and 6 as printed)',
                         {"model_options": {"attention_form": "paper"}}),
+    "raw_attention": ("softmax_attention=False (τ of eqs. 8-9 raw, as printed)",
+                      {"model_options": {"softmax_attention": False}}),
     "all_printed_forms": ("all four of the above",
                           {"model_options": {"score_activation": "sigmoid",
                                              "integrate_words": False, "submult": "paper",
                                              "attention_form": "paper"}}),
     "shared_adam": ("one Adam for both training stages", {"shared_adam": True}),
-    "features_code": ('sticker_code="features" (the small CNN\'s own O and O_flat)',
+    "features": ('sticker_code="features" (the small CNN\'s own O and O_flat)',
                       {"sticker_code": "features"}),
+    "features_hinge_mean": ("the CNN's own features, the hinge averaged over the negatives "
+                            "(the released code)",
+                            {"sticker_code": "features", "hinge_reduction": "mean"}),
+    "features_backbone_lr_0.1": ("the CNN's own features, the backbone at 0.1× the learning "
+                                 "rate in the joint stage",
+                                 {"sticker_code": "features", "backbone_lr_scale": 0.1}),
+    "features_backbone_frozen": ("the CNN's own features, the backbone frozen after the "
+                                 "emoji stage",
+                                 {"sticker_code": "features", "backbone_lr_scale": 0.0}),
+    "features_no_rank_gradient": ("the CNN's own features, the ranking loss stopped before "
+                                  "the backbone (the emoji loss alone trains it)",
+                                  {"sticker_code": "features", "ranking_stop": "backbone"}),
+    "features_long_warmup": ("the CNN's own features after an emoji stage of 800 steps",
+                             {"sticker_code": "features", "emoji_steps": 800}),
+    "features_pooled": ('sticker_code="pooled" (the CNN\'s O_flat as the single unit of O)',
+                        {"sticker_code": "pooled"}),
+    "features_long": ("the CNN's own features, 3,000 joint steps instead of 600",
+                      {"sticker_code": "features", "joint_steps": 3000}),
 }
 
 
@@ -56,50 +79,89 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
                 eval_limit: int | None = 600, cache_dir=None, verbose: bool = True) -> dict:
     """Train one variant and return its row (validation metrics, steps, wall time)."""
     what, changes = VARIANTS[name]
-    config = profile_config(profile, **changes)
+    training = {k: v for k, v in changes.items() if k != "joint_steps"}
+    joint_steps = changes.get("joint_steps", joint_steps)
+    config = profile_config(profile, **training)
     steps = (config.emoji_steps if config.classify else 0) + joint_steps
-    config = config.replace(steps=steps, auto_test_step=steps, eval_limit=eval_limit)
+    config = config.replace(steps=steps, auto_test_step=min(EVAL_EVERY, steps),
+                            eval_limit=eval_limit)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as logs:
         trainer = Trainer(config, base_path, logs, name, cache_dir=cache_dir, verbose=verbose)
         trainer.fit(resume=False)
-        validation = trainer.history["eval"][-1]
+        evaluations = trainer.history["eval"]
     return {"run": name, "changes": what, "config": changes, "steps": steps,
             "joint_steps": joint_steps,
-            "validation": {k: v for k, v in validation.items() if k not in ("step", "contexts_per_s")},
+            "validation": {k: v for k, v in evaluations[-1].items()
+                           if k not in ("step", "contexts_per_s")},
+            "curve": [{"step": e["step"], "MAP": e["MAP"], "R10@1": e["R10@1"]}
+                      for e in evaluations],
             "wall_seconds": round(time.monotonic() - start, 1),
             "threads": os.environ.get("OMP_NUM_THREADS", "default")}
 
 
 def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
                   force: bool = False, **options) -> dict:
-    """Run the named variants (all by default); returns (and writes) the whole record."""
+    """Run the named variants (all by default); returns (and writes) the whole record.
+
+    A run already in ``json_out`` is skipped when it ran on the same corpus; one from
+    another corpus (an older generator, another seed) runs again and replaces it. Each
+    finished run is merged into the file under a lock, so two diagnoses given different
+    runs may share one record.
+    """
     names = list(names or VARIANTS)
     unknown = set(names) - set(VARIANTS)
     if unknown:
         raise SystemExit(f"unknown runs: {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(VARIANTS)}")
     path = Path(json_out) if json_out else None
-    record = json.loads(path.read_text()) if path and path.exists() else {}
-    if record and record.get("profile") != profile:
-        raise SystemExit(f"{path} holds runs of the {record.get('profile')} profile, not {profile}")
-    record.update(profile=profile, corpus=corpus_description(base_path))
-    rows = record.setdefault("runs", {})
+    corpus = corpus_description(base_path)
+    record = _read_record(path, profile, corpus)
     for i, name in enumerate(names, 1):
         tag = f"[diagnose {i}/{len(names)}] {name}"
-        if name in rows and not force:
+        done = _read_record(path, profile, corpus)["runs"].get(name) if path else None
+        if done and done["corpus"] == corpus and not force:
             print(f"{tag}: done before, skipped", flush=True)
+            record["runs"][name] = done
             continue
         print(f"{tag}: {VARIANTS[name][0]} ...", flush=True)
         started = {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M")}
         row = {**run_variant(name, base_path, profile, **options), **started,
-               "machine": machine_description()}
-        rows[name] = row
+               "corpus": corpus, "machine": machine_description()}
         print(f"{tag}: validation R10@1 {row['validation']['R10@1']:.3f} "
               f"({row['wall_seconds']:.0f} s)", flush=True)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomically(path, record)
+        record = _add_row(path, profile, corpus, row) if path else record
+        record["runs"][name] = row
+    return record
+
+
+def _read_record(path, profile: str, corpus: str) -> dict:
+    """The record at ``path`` (empty if none), each row tagged with the corpus it ran on."""
+    if not path or not path.exists():
+        return {"profile": profile, "corpus": corpus, "runs": {}}
+    record = json.loads(path.read_text())
+    if record.get("profile") != profile:
+        raise SystemExit(f"{path} holds runs of the {record.get('profile')} profile, not {profile}")
+    for row in record.get("runs", {}).values():
+        row.setdefault("corpus", record.get("corpus"))
+    record.setdefault("runs", {})
+    return record
+
+
+def _add_row(path: Path, profile: str, corpus: str, row: dict) -> dict:
+    """Merge ``row`` into the record at ``path`` under an exclusive lock; rows that ran on
+    another corpus than ``corpus`` are dropped (they no longer describe it)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = _read_record(path, profile, corpus)
+        record["runs"] = {name: r for name, r in record["runs"].items()
+                          if r["corpus"] == corpus}
+        record.update(corpus=corpus)
+        record["runs"][row["run"]] = row
+        write_json_atomically(path, record)
     return record
 
 
