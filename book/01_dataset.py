@@ -51,6 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 import srs_lib  # noqa: F401  (selects the Keras backend before anything imports Keras)
 from srs_lib import figures, paper
@@ -196,10 +197,19 @@ ax_rank.set_xlabel("emoji rank")
 ax_rank.set_ylabel("fraction")
 ax_rank.legend(fontsize=8)
 fig.tight_layout()
-print(f"{len(response_emojis)} emojis label training responses, {len(library_emojis)} label stickers;\n"
-      f"the most frequent covers {response_emojis.most_common(1)[0][1] / len(dialogs['train']):.1%} "
-      f"of the responses, the top 10 cover "
-      f"{sum(c for _, c in response_emojis.most_common(10)) / len(dialogs['train']):.1%}")
+glue("response_emojis", len(response_emojis), display=False)
+glue("library_emojis", len(library_emojis), display=False)
+glue("top_emoji_share", f"{response_emojis.most_common(1)[0][1] / len(dialogs['train']):.1%}",
+     display=False)
+glue("top10_emoji_share",
+     f"{sum(c for _, c in response_emojis.most_common(10)) / len(dialogs['train']):.1%}",
+     display=False)
+
+# %% [markdown]
+# {glue:text}`response_emojis` emojis label the training responses and
+# {glue:text}`library_emojis` label the stickers of the library; the most frequent covers
+# {glue:text}`top_emoji_share` of the responses and the top 10 cover
+# {glue:text}`top10_emoji_share`.
 
 # %% [markdown]
 # ## Samples and their candidates

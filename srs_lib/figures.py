@@ -103,6 +103,26 @@ def word_heatmap(ax, values, x_labels, y_labels=None, *, cmap="viridis", xlabel=
     return shown
 
 
+def validation_curves(ax, curves, *, metric: str = "R10@1", chance: float | None = None,
+                      title: str | None = None):
+    """Validation ``metric`` against the training step, one line per run.
+
+    ``curves`` maps a run's name to its points, each a dict with ``"step"`` and ``metric``
+    (the ``curve`` of a ``diagnose`` row, or a trainer's ``history["eval"]``); a run with
+    one point is drawn as a marker. ``chance``, when given, is drawn as a dashed line.
+    """
+    for name, points in curves.items():
+        steps = [p["step"] for p in points]
+        ax.plot(steps, [p[metric] for p in points], marker="o", markersize=3, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"validation {metric}")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+
+
 def candidate_strip(images, *, positive: int = 0, scores=None, labels: Sequence[str] | None = None,
                     captions: Sequence[str] | None = None, title: str | None = None,
                     columns: int | None = None, size: float = 1.35):

@@ -98,3 +98,14 @@ def test_dialog_markdown_letters_speakers_escapes_and_highlights():
                                  "- **A**: *(empty)*",
                                  "- **C** replies with a sticker labelled 😂 (`joy`)"]
     assert r"\*sad\*" in figures.dialog_markdown(dialog)
+
+
+def test_validation_curves_draw_one_line_per_run_and_the_chance_line():
+    fig, ax = plt.subplots()
+    figures.validation_curves(ax, {"a": [{"step": 300, "R10@1": 0.1}, {"step": 600, "R10@1": 0.3}],
+                                   "b": [{"step": 600, "R10@1": 0.2}]}, chance=0.11)
+    lines = ax.get_lines()
+    assert [list(line.get_xdata()) for line in lines[:2]] == [[300, 600], [600]]
+    assert list(lines[0].get_ydata()) == [0.1, 0.3]
+    assert list(lines[2].get_ydata()) == [0.11, 0.11] and lines[2].get_linestyle() == "--"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "chance"]

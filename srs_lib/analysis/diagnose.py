@@ -166,10 +166,12 @@ def _add_row(path: Path, profile: str, corpus: str, row: dict) -> dict:
 
 
 def diagnosis_frame(record: dict):
-    """The record as a table: one row per run, in :data:`VARIANTS` order."""
+    """The record as a table: one row per run, in :data:`VARIANTS` order, then any runs
+    that an earlier version of this command named otherwise."""
     import pandas as pd
 
-    rows = [record["runs"][name] for name in VARIANTS if name in record["runs"]]
+    names = [n for n in VARIANTS if n in record["runs"]]
+    rows = [record["runs"][n] for n in names + sorted(set(record["runs"]) - set(names))]
     return pd.DataFrame({
         "run": [r["run"] for r in rows],
         "what changes": [r["changes"] for r in rows],
