@@ -234,4 +234,5 @@ if grids:
                  "ours": f"{sum(c['verdict'] == 'holds' for c in ran)} of {len(ran)}",
                  "paper": f"{len(ran)} of {len(ran)}"})
     report.record("08_comparison", {"rows": rows, "profile_shown": main},
-                  base_path=comparison.base_path_of(found), profile=main, seed=comparison.GRID_SEED)
+                  base_path=comparison.base_path_of(found), profile=main, seed=comparison.GRID_SEED,
+                  corpus=comparison.corpus_of(found))
