@@ -160,6 +160,21 @@ def test_a_grids_candidates_are_rebuilt_and_grouped(tmp_path, clean_corpus):
     assert frame[frame["model"] == "SRS"]["contexts"].sum() == kept
 
 
+def test_section_3_3s_measure_is_chapter_02s_on_the_same_candidates(tmp_path, clean_corpus):
+    """The grid's evaluation candidates are chapter 02's (the same draw of the same seed per
+    line), so the ground truth against its negatives is Figure 2's value, context by context."""
+    from srs_lib.analysis.ssim import candidate_similarities
+
+    grid, *_ = _grid(tmp_path, clean_corpus, None)
+    found = similarity.grid_similarity("paper", grid)
+    figure2 = {s.line: s.mean_ssim for s in candidate_similarities(
+        str(clean_corpus), "test", seed=0, progress=False).samples}
+    kept = ~np.isnan(found.truth)
+    assert sorted(figure2) == sorted(found.lines[kept].tolist())
+    np.testing.assert_allclose(found.truth[kept], [figure2[int(line)] for line in found.lines[kept]],
+                               rtol=1e-12)
+
+
 def test_a_grid_whose_candidates_differ_or_whose_corpus_changed_is_refused(tmp_path, clean_corpus):
     _, _, _, slots = _grid(tmp_path / "a", clean_corpus, None)
     moved = (slots + 1) % 2  # the positive in another slot
