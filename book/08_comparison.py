@@ -74,21 +74,7 @@ for name in profiles:
     if name not in grids:
         print(f"{name}: no results (run `python -m srs_lib experiments run comparison --profile {name}`)")
         continue
-    found = grids[name]
-    runs = [r.run for r in found.values()]
-    minutes = sum(run["wall_seconds"] for run in runs) / 60
-    commits = sorted({str(run["commit"]) for run in runs})
-    print(f"{name}: {len(found)} entries on {comparison.corpus_of(found)}, "
-          f"{found[next(iter(found))].metrics['test_contexts']} test contexts, "
-          f"its entries ran {minutes:.0f} min in all on {runs[0]['machine']} "
-          f"(commit{'s' if len(commits) > 1 else ''} {', '.join(commits)})")
-    missing = [e.label for e in comparison.grid_entries(name)[0] if e.name not in found]
-    if missing:
-        print(f"  not run yet in this grid: {', '.join(missing)}")
-    now = comparison.profile_corpus(name)
-    if now is not None and now != comparison.corpus_of(found):
-        print(f"  NOTE: the {name} profile's corpus is now {now}; this grid ran on an earlier "
-              f"one, so its numbers are not those of today's corpus and code")
+    print("\n".join(comparison.grid_overview(name, grids[name])))
 
 # %% [markdown]
 # ## Table 3: SRS against the baselines
@@ -248,4 +234,5 @@ if grids:
                  "ours": f"{sum(c['verdict'] == 'holds' for c in ran)} of {len(ran)}",
                  "paper": f"{len(ran)} of {len(ran)}"})
     report.record("08_comparison", {"rows": rows, "profile_shown": main},
-                  base_path=comparison.base_path_of(found), profile=main, seed=comparison.GRID_SEED)
+                  base_path=comparison.base_path_of(found), profile=main, seed=comparison.GRID_SEED,
+                  corpus=comparison.corpus_of(found))

@@ -1,5 +1,6 @@
 """Every figure of the book, drawn one way: stickers, maps over stickers, heat maps with
-words, candidate strips, emoji tick labels and dialogs.
+words, candidate strips, R10@1 per candidate-similarity group, emoji tick labels and
+dialogs.
 
 The chapters show what the library computes; the drawing lives here, with one colour
 scheme (:data:`GROUND_TRUTH_COLOUR` frames the ground truth, :data:`SAME_EMOJI_COLOUR` a
@@ -203,6 +204,57 @@ def sticker_sets(rows, *, size: float = 1.35, boxes: bool = True):
     for r, (title, _, _) in enumerate(rows):  # row titles, above the row, not squeezing it
         box = axes[r, 0].get_position()
         fig.text(box.x0, box.y1 + 0.06 / fig.get_figheight(), title, fontsize=8.5, ha="left", va="bottom")
+    return fig
+
+
+def similarity_groups(panels, *, highlight: str = "SRS", paper_reading: dict | None = None,
+                      title: str | None = None):
+    """R10@1 per candidate-similarity group, one panel per grouping; returns the figure.
+
+    ``panels``: ``{x-axis label: frame}``, each frame a
+    :func:`srs_lib.analysis.similarity.group_frame` (one row per group and model). Every
+    model is a line over the groups with its 95% interval, ``highlight`` drawn thicker;
+    chance per group is a dotted grey line. Each group's tick names its number, its
+    similarity range and its contexts. ``paper_reading`` (:data:`srs_lib.paper.FIGURE10`)
+    draws the paper's lowest and best SRS group as dashed lines on the first panel, the
+    paper's own grouping.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.4), sharey=True,
+                             squeeze=False)
+    for k, (ax, (xlabel, frame)) in enumerate(zip(axes[0], panels.items())):
+        models = list(dict.fromkeys(frame["model"]))
+        groups = sorted(frame["group"].unique())
+        first = frame.drop_duplicates("group").set_index("group").loc[groups]
+        width = 0.5 / max(len(models), 1)
+        for m, model in enumerate(models):
+            part = frame[frame["model"] == model].set_index("group").loc[groups]
+            x = np.asarray(groups, dtype=float) + (m - (len(models) - 1) / 2) * width
+            strong = model == highlight
+            ax.errorbar(x, part["R10@1"], yerr=part["half_width"], marker="o",
+                        markersize=6 if strong else 4, linewidth=2.4 if strong else 1.0,
+                        capsize=3, alpha=1.0 if strong else 0.75, label=model,
+                        zorder=3 if strong else 2, color="black" if strong else None)
+        ax.plot(groups, first["chance"], ":", color="grey", label="chance (mean of 1/k)")
+        if k == 0 and paper_reading:
+            ax.axhline(paper_reading["all_groups_above"], color="C3", linestyle="--", linewidth=1,
+                       label=f"paper, SRS: every group above {paper_reading['all_groups_above']}")
+            ax.axhline(paper_reading["best"], color="C3", linestyle="-.", linewidth=1,
+                       label=f"paper, SRS: best group {paper_reading['best']}")
+        ticks = [f"{g}\n{r['low']:.2f}–{r['high']:.2f}\nn={r['contexts']}" if r["contexts"]
+                 else f"{g}\nempty" for g, r in first.iterrows()]
+        ax.set_xticks(groups, ticks, fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].set_ylabel("test R10@1 (95% interval)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
+               frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return fig
 
 

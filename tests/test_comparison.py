@@ -176,10 +176,21 @@ def test_above_chance_and_the_ordering_summary(grid):
 
 
 def test_the_corpus_a_profile_runs_on_today(tmp_path, monkeypatch):
-    monkeypatch.setattr(comparison, "ROOT", tmp_path)
-    assert comparison.profile_corpus("ci") is None  # not generated yet
-    (tmp_path / "data" / "tiny").mkdir(parents=True)
-    (tmp_path / "data" / "tiny" / "synth_info.json").write_text(
-        json.dumps({"preset": "tiny", "seed": 0, "synth_version": "2.0"}))
-    assert comparison.profile_corpus("ci") == "embedded tiny (seed 0, generator 2.0)"
+    """The preset, seed and generator version a run would use, generated yet or not (so
+    chapter 08 says the same on every machine)."""
+    from srs_lib.synth.writer import SYNTH_VERSION
+
+    monkeypatch.setattr(comparison, "ROOT", tmp_path)  # nothing generated under data/
+    assert comparison.profile_corpus("ci") == f"embedded tiny (seed 0, generator {SYNTH_VERSION})"
+    assert comparison.profile_corpus("cpu") == f"embedded small (seed 0, generator {SYNTH_VERSION})"
     assert comparison.profile_corpus("paper") is None
+
+
+def test_a_grid_on_an_earlier_corpus_is_noted(grid):
+    assert comparison.stale_corpus_note("ci", grid).startswith(
+        "the ci profile's corpus is now embedded tiny")
+    assert comparison.stale_corpus_note("paper", grid) is None
+    lines = comparison.grid_overview("ci", grid)
+    assert lines[0].startswith(f"ci: {len(grid)} entries on embedded test (seed 0), {CONTEXTS} test contexts")
+    assert any(line.startswith("  not run yet in this grid: Synergistic, PSAC, SMN") for line in lines)
+    assert lines[-1].startswith("  NOTE: the ci profile's corpus is now")

@@ -26,6 +26,10 @@ def test_record_writes_only_under_the_runner(tmp_path, monkeypatch):
     assert entry["corpus"] == "embedded tiny (seed 3)"
     assert (entry["profile"], entry["seed"]) == ("ci", 3)
     assert len(entry["date"]) == 10
+    # A grid's results carry the corpus its runs recorded, whatever the folder holds now.
+    report.record("08_x", {"rows": rows}, base_path=tmp_path / "gone", profile="cpu",
+                  corpus="embedded small (seed 0)")
+    assert report.collect(tmp_path)["08_x"]["corpus"] == "embedded small (seed 0)"
 
 
 def test_paper_rows_follow_the_metric_order():

@@ -4,9 +4,9 @@ The grid is every model and ablation of the paper's Tables 3 and 4 trained throu
 pipeline (:mod:`srs_lib.experiments.grids` runs it into
 ``results/comparison/<profile>/<entry>/``). This module only reads: :data:`GRID` says what
 each entry is, :func:`load_results` reads a profile's finished entries, and
-:func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks`, :func:`interval`,
-:func:`chance_at_1` and :func:`to_html` are what chapters 07, 08 and the reproduction
-report show, through one code path.
+:func:`grid_overview`, :func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks`,
+:func:`interval`, :func:`chance_at_1` and :func:`to_html` are what chapters 07, 08, 11 and
+the reproduction report show, through one code path.
 """
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ class EntryResult:
     seconds_per_step: float | None
     run: dict
     candidates: np.ndarray | None = None  # real (unpadded) candidates of each test context
+    labels: np.ndarray | None = None  # the positive's slot in each test context
 
 
 def _seconds_per_step(history: dict, batch_size: int) -> float | None:
@@ -128,7 +129,7 @@ def load_results(profile: str, results: Path = RESULTS) -> dict[str, EntryResult
             entry, metrics, per_context_metrics(saved["scores"], saved["labels"]),
             saved["lines"], _seconds_per_step(history, metrics["config"]["batch_size"]),
             json.loads((folder / "run.json").read_text()),
-            saved["mask"].sum(axis=1) if "mask" in saved.files else None)
+            saved["mask"].sum(axis=1) if "mask" in saved.files else None, saved["labels"])
     return found
 
 
@@ -190,12 +191,51 @@ def corpus_of(results: dict[str, EntryResult]) -> str:
 
 
 def profile_corpus(profile: str) -> str | None:
-    """The corpus a profile runs on today (its default corpus under data/, as
-    :func:`srs_lib.provenance.corpus_description` names it), or None when it has none (the
-    real corpus) or it is not generated yet."""
+    """The corpus a profile runs on today, as :func:`srs_lib.provenance.corpus_description`
+    names it, or None when it has none (the real corpus, whose folder the user names).
+
+    That is its default preset and seed under the current generator version, whether or
+    not data/ holds it yet: a run of the profile generates it (or regenerates one written
+    by another version) first (:func:`srs_lib.experiments.runner.ensure_corpus`), so the
+    answer does not depend on what this machine happens to have generated."""
+    from srs_lib.synth.writer import SYNTH_VERSION
+
     spec = DEFAULT_CORPUS.get(profile)
-    folder = ROOT / "data" / spec[0] if spec else None
-    return corpus_description(folder) if folder is not None and folder.exists() else None
+    if spec is None:
+        return None
+    preset, seed = spec
+    return f"embedded {preset} (seed {seed}, generator {SYNTH_VERSION})"
+
+
+def stale_corpus_note(profile: str, results: dict[str, EntryResult]) -> str | None:
+    """A sentence saying that a grid ran on another corpus than the one its profile runs
+    on today (:func:`profile_corpus`), or None when they agree or there is nothing to
+    compare with."""
+    now = profile_corpus(profile)
+    if now is None or now == corpus_of(results):
+        return None
+    return (f"the {profile} profile's corpus is now {now}; this grid ran on an earlier one, "
+            f"so its numbers are not those of today's corpus and code")
+
+
+def grid_overview(profile: str, results: dict[str, EntryResult]) -> list[str]:
+    """What a profile's grid is, in printable lines: its entries, corpus, test contexts,
+    wall time, machine and commits; the entries it has not run yet; and
+    :func:`stale_corpus_note` where it ran on an earlier corpus."""
+    runs = [r.run for r in results.values()]
+    minutes = sum(run["wall_seconds"] for run in runs) / 60
+    commits = sorted({str(run.get("commit", "?")) for run in runs})
+    lines = [f"{profile}: {len(results)} entries on {corpus_of(results)}, "
+             f"{results[next(iter(results))].metrics['test_contexts']} test contexts, "
+             f"its entries ran {minutes:.0f} min in all on {runs[0].get('machine', '?')} "
+             f"(commit{'s' if len(commits) > 1 else ''} {', '.join(commits)})"]
+    missing = [e.label for e in grid_entries(profile)[0] if e.name not in results]
+    if missing:
+        lines.append(f"  not run yet in this grid: {', '.join(missing)}")
+    note = stale_corpus_note(profile, results)
+    if note is not None:
+        lines.append(f"  NOTE: {note}")
+    return lines
 
 
 def comparison_frame(results: dict[str, EntryResult], table: str = "table3", corpus: str | None = None):

@@ -20,15 +20,21 @@ from srs_lib.provenance import corpus_description, current_commit
 RESULTS_SUFFIX = ".results.json"
 
 
-def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None) -> None:
+def record(chapter: str, results: dict, *, base_path, profile: str, seed: int | None = None,
+           corpus: str | None = None) -> None:
     """Record a chapter's key results (JSON-ready) with their provenance.
+
+    ``corpus`` names the corpus the results come from where the chapter knows it better
+    than the folder at ``base_path`` does today (a grid's runs record the corpus they ran
+    on, which may since have been regenerated or not be on this machine); by default the
+    folder's :func:`srs_lib.provenance.corpus_description`.
 
     Returns nothing, so that the recording cell shows no output (its commit and date
     would differ between runs of the same notebook)."""
     entry = {
         "chapter": chapter,
         "results": results,
-        "corpus": corpus_description(base_path),
+        "corpus": corpus or corpus_description(base_path),
         "profile": profile,
         "seed": seed,
         "date": time.strftime("%Y-%m-%d"),
