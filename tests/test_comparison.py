@@ -194,3 +194,9 @@ def test_a_grid_on_an_earlier_corpus_is_noted(grid):
     assert lines[0].startswith(f"ci: {len(grid)} entries on embedded test (seed 0), {CONTEXTS} test contexts")
     assert any(line.startswith("  not run yet in this grid: Synergistic, PSAC, SMN") for line in lines)
     assert lines[-1].startswith("  NOTE: the ci profile's corpus is now")
+
+
+def test_a_grid_without_results_says_how_to_run_it():
+    for results in (None, {}):
+        assert comparison.grid_overview("cpu", results) == [
+            "cpu: no results (run `python -m srs_lib experiments run comparison --profile cpu`)"]

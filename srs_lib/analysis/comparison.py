@@ -218,10 +218,14 @@ def stale_corpus_note(profile: str, results: dict[str, EntryResult]) -> str | No
             f"so its numbers are not those of today's corpus and code")
 
 
-def grid_overview(profile: str, results: dict[str, EntryResult]) -> list[str]:
+def grid_overview(profile: str, results: dict[str, EntryResult] | None) -> list[str]:
     """What a profile's grid is, in printable lines: its entries, corpus, test contexts,
     wall time, machine and commits; the entries it has not run yet; and
-    :func:`stale_corpus_note` where it ran on an earlier corpus."""
+    :func:`stale_corpus_note` where it ran on an earlier corpus. With no results (None or
+    empty), one line saying how to run the grid."""
+    if not results:
+        return [f"{profile}: no results (run `python -m srs_lib experiments run comparison "
+                f"--profile {profile}`)"]
     runs = [r.run for r in results.values()]
     minutes = sum(run["wall_seconds"] for run in runs) / 60
     commits = sorted({str(run.get("commit", "?")) for run in runs})

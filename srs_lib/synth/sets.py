@@ -243,6 +243,19 @@ def sticker_label(rng: np.random.Generator, parts: Parts, by_accent: bool) -> st
     return kinds["expression"]
 
 
+def draw_set_traits(rng: np.random.Generator, preset: Preset, sizes, taken: set):
+    """What every generator draws per set, after the sizes: ids (unique, above 2**53, not
+    in ``taken``), the noisy sets (never the small ones, when avoidable), each set's
+    popularity (log-normal, summing to 1) and self-similarity (stratified Beta draws)."""
+    set_ids = unique_ids(rng, preset.n_sets, taken)
+    big = [i for i, s in enumerate(sizes) if s >= 10]
+    pool = big if len(big) >= preset.n_noisy_sets else list(range(preset.n_sets))
+    noisy = set(int(i) for i in rng.choice(pool, size=preset.n_noisy_sets, replace=False))
+    popularity = rng.lognormal(0.0, 0.8, size=preset.n_sets)
+    popularity = popularity / popularity.sum()
+    return set_ids, noisy, popularity, stratified_beta(rng, preset.n_sets, *SELF_SIMILARITY_BETA)
+
+
 def build_sets(
     preset: Preset,
     themes: dict[str, list[str]],
@@ -264,13 +277,7 @@ def build_sets(
     sizes = set_sizes(preset, rng)
     order = [names[i % len(names)] for i in range(preset.n_sets)]
     order = [order[int(i)] for i in rng.permutation(len(order))]
-    set_ids = unique_ids(rng, preset.n_sets, taken)
-    big = [i for i, s in enumerate(sizes) if s >= 10]
-    pool = big if len(big) >= preset.n_noisy_sets else list(range(preset.n_sets))
-    noisy = set(int(i) for i in rng.choice(pool, size=preset.n_noisy_sets, replace=False))
-    popularity = rng.lognormal(0.0, 0.8, size=preset.n_sets)
-    popularity = popularity / popularity.sum()
-    self_similarity = stratified_beta(rng, preset.n_sets, *SELF_SIMILARITY_BETA)
+    set_ids, noisy, popularity, self_similarity = draw_set_traits(rng, preset, sizes, taken)
 
     sets = []
     for index, (size, theme) in enumerate(zip(sizes, order)):

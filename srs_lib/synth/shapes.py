@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from srs_lib.synth.presets import Preset
-from srs_lib.synth.sets import SELF_SIMILARITY_BETA, set_sizes, stratified_beta, unique_ids
+from srs_lib.synth.sets import draw_set_traits, set_sizes
 
 #: The colours of the marks (Twemoji's palette for these emojis, roughly).
 COLOURS = {
@@ -228,13 +228,7 @@ def build_shape_sets(preset: Preset, rng: np.random.Generator, taken_ids: set[in
     taken = set() if taken_ids is None else taken_ids
     marks = list(MARKS)
     sizes = set_sizes(preset, rng)
-    set_ids = unique_ids(rng, preset.n_sets, taken)
-    big = [i for i, s in enumerate(sizes) if s >= 10]
-    pool = big if len(big) >= preset.n_noisy_sets else list(range(preset.n_sets))
-    noisy = set(int(i) for i in rng.choice(pool, size=preset.n_noisy_sets, replace=False))
-    popularity = rng.lognormal(0.0, 0.8, size=preset.n_sets)
-    popularity = popularity / popularity.sum()
-    similarity = stratified_beta(rng, preset.n_sets, *SELF_SIMILARITY_BETA)
+    set_ids, noisy, popularity, similarity = draw_set_traits(rng, preset, sizes, taken)
     sets = []
     for index, size in enumerate(sizes):
         n_marks = int(np.clip(round(size * rng.uniform(0.15, 0.5)), 2, len(marks)))
