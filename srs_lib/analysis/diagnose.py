@@ -57,21 +57,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "features_hinge_mean": ("the CNN's own features, the hinge averaged over the negatives "
                             "(the released code)",
                             {"sticker_code": "features", "hinge_reduction": "mean"}),
-    "features_backbone_lr_0.1": ("the CNN's own features, the backbone at 0.1× the learning "
-                                 "rate in the joint stage",
-                                 {"sticker_code": "features", "backbone_lr_scale": 0.1}),
     "features_backbone_frozen": ("the CNN's own features, the backbone frozen after the "
                                  "emoji stage",
                                  {"sticker_code": "features", "backbone_lr_scale": 0.0}),
-    "features_no_rank_gradient": ("the CNN's own features, the ranking loss stopped before "
-                                  "the backbone (the emoji loss alone trains it)",
-                                  {"sticker_code": "features", "ranking_stop": "backbone"}),
-    "features_long_warmup": ("the CNN's own features after an emoji stage of 800 steps",
-                             {"sticker_code": "features", "emoji_steps": 800}),
     "features_pooled": ('sticker_code="pooled" (the CNN\'s O_flat as the single unit of O)',
                         {"sticker_code": "pooled"}),
-    "features_long": ("the CNN's own features, 3,000 joint steps instead of 600",
-                      {"sticker_code": "features", "joint_steps": 3000}),
+    "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
+                      {"sticker_code": "features", "joint_steps": 1500}),
 }
 
 
