@@ -12,7 +12,9 @@
   ``LOG_ROOT/NAME/metric.txt``; the checkpoint with the best MAP there is kept as
   ``train/best.keras``. At the end, the best checkpoint is evaluated on the test split:
   per-context scores go to ``test_scores.npz`` (for significance tests), metrics to
-  ``metrics.json``.
+  ``metrics.json``. Every evaluation encodes each distinct sticker of its pass once
+  and scores the (context, candidate) pairs on those encodings
+  (:func:`~srs_lib.training.scoring.score_batches`).
 * **Checkpoints** (``train/ckpt-<step>/``: weights, optimiser state, trainer state) are
   written to a temporary folder, synced to disk (files and folders, ``fsync``) and renamed
   into place, then the ``train/checkpoint`` pointer is replaced atomically, so a killed run
@@ -73,6 +75,7 @@ from srs_lib.training.pipeline import (
     evaluation_batches,
 )
 from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
+from srs_lib.training.scoring import score_batches  # noqa: F401 (also imported from here)
 
 CRASH_ENV = "SRS_LIB_CRASH_AT"
 """For tests only: ``MOMENT`` or ``MOMENT@STEP`` makes the trainer stop hard there
@@ -145,34 +148,6 @@ def _assign(variable, value: np.ndarray) -> None:
 
 def _to_tensors(inputs: dict) -> dict:
     return {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
-
-
-def score_batches(model, batches: RankingBatches, limit: int | None = None):
-    """Scores of every context of ``batches`` (in split order, at most ``limit``).
-
-    Returns ``(scores, labels, index)``: scores (contexts, candidates) float32 with
-    :data:`MASK_VALUE` on padding slots, the positive's slot, and the samples' positions
-    in the split.
-    """
-    import torch
-
-    scores, labels, index = [], [], []
-    seen = 0
-    for batch in range(len(batches)):
-        inputs, targets = batches[batch]
-        with torch.no_grad():  # Keras on torch records gradients unless told not to
-            out = model(_to_tensors(inputs), training=False)
-        batch_scores = ops.convert_to_numpy(ops.cast(out["scores"], "float32"))
-        scores.append(np.where(targets["candidate_mask"], batch_scores, MASK_VALUE))
-        labels.append(targets["label"])
-        index.append(targets["index"])
-        seen += len(targets["label"])
-        if limit is not None and seen >= limit:
-            break
-    scores, labels, index = (np.concatenate(x) for x in (scores, labels, index))
-    if limit is not None:
-        scores, labels, index = scores[:limit], labels[:limit], index[:limit]
-    return scores, labels, index
 
 
 def stage_optimizers(config: TrainConfig) -> dict[str, list[str]]:
