@@ -102,3 +102,16 @@ def test_codes_refuse_a_sticker_the_pass_did_not_encode(corpus_path, tmp_path):
     assert list(codes.positions(np.array([[3, -1, 1]]))[0]) == [1, 2, 0]
     with pytest.raises(KeyError, match="did not encode"):
         codes.take(np.array([[2]]))
+
+
+def test_an_unbuilt_model_is_built_on_the_images_first(corpus_path, tmp_path):
+    from srs_lib.models.registry import build_model
+
+    trainer = _trainer(corpus_path, tmp_path)
+    fresh = build_model(CONFIG, vocab_size=len(trainer.corpus.vocab),
+                        n_emoji=len(trainer.corpus.emoji_vocab))
+    assert not fresh.built
+    after = score_batches(fresh, trainer.eval_batches)  # the encodings alone give no shapes
+    assert fresh.built
+    before = score_batches(fresh, trainer.eval_batches, encode_once=False)
+    np.testing.assert_allclose(after[0], before[0], **TOLERANCE)
