@@ -179,3 +179,14 @@ def test_tensorboard_writes_event_files(corpus_path, tmp_path):
     assert status == 0
     assert list((tmp_path / "tensorboard/train").glob("events.out.tfevents.*"))
     assert list((tmp_path / "tensorboard/validation").glob("events.out.tfevents.*"))
+
+
+def test_keras_early_stopping_monitors_the_validation_logs(corpus_path, tmp_path):
+    # An unreachable baseline: Keras's EarlyStopping stops at the first epoch it may (1).
+    stopper = keras.callbacks.EarlyStopping(monitor="val_MAP", mode="max", baseline=2.0,
+                                            patience=0)
+    report = Trainer(CONFIG.replace(steps=12), corpus_path, tmp_path, "es", verbose=False,
+                     callbacks=[stopper]).fit()
+    assert stopper.stopped_epoch == 1
+    assert report["steps"] == 8 and report["stopped_early"] is True
+    assert _metric_steps(tmp_path / "es") == ["step=4", "step=8"]
