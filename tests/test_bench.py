@@ -50,3 +50,17 @@ def test_command_writes_the_json_it_prints(corpus_path, tmp_path, capsys):
     printed = capsys.readouterr().out
     saved = json.loads(out.read_text())
     assert f"{saved['train_contexts_per_s']:.1f}" in printed and saved["profile"] == "ci"
+
+
+def test_evaluation_benchmark_compares_both_scorers_on_one_split(corpus_path, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    assert cli.main(["bench", "--base_path", str(corpus_path), "--profile", "ci", "--evaluation",
+                     "--split", "release_val.json", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert f"{result['eval_speedup']:.1f}" in capsys.readouterr().out
+    assert result["split"] == "release_val.json" and result["contexts"] > 0
+    assert 0 < result["distinct_stickers"] < result["candidates"] <= 10 * result["contexts"]
+    assert result["eval_speedup"] == pytest.approx(
+        result["eval_contexts_per_s_after"] / result["eval_contexts_per_s_before"])
+    assert len(result["seconds_before"]) == len(result["seconds_after"]) == 1
+    assert result["max_abs_score_difference"] < 1e-5

@@ -2,9 +2,13 @@
 
 A model subclasses :class:`StickerRanker`, passes its own keyword arguments through
 ``__init__``, lists them in :attr:`StickerRanker.options` (so that ``get_config`` saves them)
-and implements ``call`` with :meth:`StickerRanker.encode_stickers` (or
-:meth:`StickerRanker.encode_sticker_tokens`) and the masks of
+and implements ``call`` with :meth:`StickerRanker.encode_candidates` (or
+:meth:`StickerRanker.encode_candidate_tokens`) and the masks of
 :func:`srs_lib.layers.masking.context_masks`.
+
+Reading the candidates only through ``encode_candidates`` is what lets an evaluation encode
+each distinct sticker once (:mod:`srs_lib.training.scoring`): the model's inputs may then carry
+the sticker encoder's outputs (:data:`ENCODED_STICKERS`) in place of the images.
 """
 from __future__ import annotations
 
@@ -14,11 +18,19 @@ from srs_lib.layers import StickerEncoder
 from srs_lib.layers.sticker_encoder import sticker_tokens
 
 
+#: The sticker encoder's outputs, by the input names under which a model takes them in place
+#: of "stickers": O `(batch, candidates, p, p, hidden)`, O_flat `(batch, candidates,
+#: hidden)` and the emoji logits `(batch, candidates, n_emoji)`.
+ENCODED_STICKERS = ("sticker_map", "sticker_vector", "emoji_logits")
+
+
 class StickerRanker(keras.Model):
     """Base of the ranking models: owns ``sticker_encoder`` and the shared settings.
 
     Inputs: {"contexts" `(batch, utterances, words)` int ids (0 = PAD; utterances oldest
-    first, all-PAD utterances last), "stickers" `(batch, candidates, H, W, 3)` in 0-255}.
+    first, all-PAD utterances last), "stickers" `(batch, candidates, H, W, 3)` in 0-255};
+    or, once the model is built, the sticker encoder's outputs under the names of
+    :data:`ENCODED_STICKERS` instead of "stickers" (see :meth:`encode_candidates`).
     Outputs: {"scores" `(batch, candidates)`, "emoji_logits" `(batch, candidates, n_emoji)`}.
 
     Args:
@@ -47,6 +59,12 @@ class StickerRanker(keras.Model):
 
     #: Names of the subclass's own constructor arguments (saved by ``get_config``).
     options: tuple[str, ...] = ()
+    #: Whether the model reads each candidate's pixels only through the sticker encoder,
+    #: each candidate on its own (:meth:`encode_candidates`), so that an evaluation may
+    #: encode each distinct sticker once and hand the model the encodings. A model that
+    #: mixed text into the image before or inside the encoder would set it False and be
+    #: scored from the images. Every model of :mod:`srs_lib.models.registry` reads them so.
+    encodes_stickers_apart: bool = True
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
@@ -78,6 +96,22 @@ class StickerRanker(keras.Model):
         """:meth:`encode_stickers` with O as ``p²`` response tokens in raster order,
         `(batch, candidates, p², hidden)`: how the baselines read a sticker."""
         sticker_map, vector, logits = self.encode_stickers(stickers, training=training)
+        return sticker_tokens(sticker_map), vector, logits
+
+    def encode_candidates(self, inputs, training=None):
+        """``(O, O_flat, emoji_logits)`` of the candidates of the model's ``inputs``:
+        :meth:`encode_stickers` of ``inputs["stickers"]``, or, when ``inputs`` carries the
+        encoder's outputs under the names of :data:`ENCODED_STICKERS` (as
+        :func:`srs_lib.training.scoring.score_batches` gathers them from its encodings of
+        the distinct stickers of an evaluation), those, unchanged."""
+        if all(name in inputs for name in ENCODED_STICKERS):
+            return tuple(inputs[name] for name in ENCODED_STICKERS)
+        return self.encode_stickers(inputs["stickers"], training=training)
+
+    def encode_candidate_tokens(self, inputs, training=None):
+        """:meth:`encode_candidates` with O as ``p²`` tokens (see
+        :meth:`encode_sticker_tokens`)."""
+        sticker_map, vector, logits = self.encode_candidates(inputs, training=training)
         return sticker_tokens(sticker_map), vector, logits
 
     def get_config(self):

@@ -35,5 +35,5 @@ class ContextBlind(StickerRanker):
         self.score.build((None, self.hidden))
 
     def call(self, inputs, training=None):
-        _, sticker_vector, emoji_logits = self.sticker_encoder(inputs["stickers"], training=training)
+        _, sticker_vector, emoji_logits = self.encode_candidates(inputs, training=training)
         return {"scores": ops.squeeze(self.score(sticker_vector), -1), "emoji_logits": emoji_logits}

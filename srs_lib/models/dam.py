@@ -237,7 +237,7 @@ class DAM(StickerRanker):
 
     def call(self, inputs, training=None):
         contexts = inputs["contexts"]
-        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_candidate_tokens(inputs, training=training)
         cube = self.similarity(contexts, tokens)
         batch, candidates = ops.shape(cube)[:2]
         x = ops.reshape(cube, (batch * candidates, *ops.shape(cube)[2:]))

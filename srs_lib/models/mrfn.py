@@ -315,7 +315,7 @@ class MRFN(StickerRanker):
         word_mask, utterance_mask = context_masks(contexts)
         batch, utterances, words = ops.shape(contexts)
         d = self.hidden
-        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_candidate_tokens(inputs, training=training)
         candidates, positions = ops.shape(tokens)[1], ops.shape(tokens)[2]
 
         # Embeddings: padded words become 0 before any encoder reads them.

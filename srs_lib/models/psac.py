@@ -539,7 +539,7 @@ class PSAC(StickerRanker):
 
     def call(self, inputs, training=None):
         question, mask = self.encode_question(inputs["contexts"], training=training)
-        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_candidate_tokens(inputs, training=training)
         batch, candidates, frames, dim = ops.shape(tokens)
         video = ops.reshape(tokens, (batch * candidates, frames, dim))
         video = video + self.video_encoder(video, training=training)

@@ -177,7 +177,7 @@ class SMN(StickerRanker):
         batch, utterances, _ = ops.shape(contexts)
         _, utterance_mask = context_masks(contexts)
         embedded, states, last_states = self.encode_context(contexts)
-        tokens, _, emoji_logits = self.encode_sticker_tokens(inputs["stickers"], training=training)
+        tokens, _, emoji_logits = self.encode_candidate_tokens(inputs, training=training)
         candidates = ops.shape(tokens)[1]
 
         vectors = self.matching_vectors(embedded, states, tokens)

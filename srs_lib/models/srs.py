@@ -131,12 +131,13 @@ class SRS(StickerRanker):
         """What the interaction layer takes, from the model's inputs: a dict with
         "pair_inputs" ``[O, O_flat, h]`` (see :class:`~srs_lib.layers.DeepInteraction`),
         "word_mask" `(batch, utterances, words)`, "utterance_mask" `(batch, utterances)`
-        and "emoji_logits" `(batch, candidates, n_emoji)`."""
+        and "emoji_logits" `(batch, candidates, n_emoji)`. The candidates come through
+        :meth:`encode_candidates`: their images, or encodings already made."""
         contexts = inputs["contexts"]
         word_mask, utterance_mask = context_masks(contexts)
         h = self.encode_utterances(contexts, training=training)
-        sticker_map, sticker_vector, emoji_logits = self.encode_stickers(inputs["stickers"],
-                                                                         training=training)
+        sticker_map, sticker_vector, emoji_logits = self.encode_candidates(inputs,
+                                                                           training=training)
         return {"pair_inputs": [sticker_map, sticker_vector, h], "word_mask": word_mask,
                 "utterance_mask": utterance_mask, "emoji_logits": emoji_logits}
 

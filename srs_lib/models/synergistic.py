@@ -253,9 +253,9 @@ class Synergistic(StickerRanker):
         plus "emoji_logits"."""
         if not self.built:
             self.build({name: tuple(ops.shape(x)) for name, x in inputs.items()})
-        contexts, stickers = inputs["contexts"], inputs["stickers"]
+        contexts = inputs["contexts"]
         question_words, question_mask, history, e = self._encode_context(contexts, training)
-        regions, vector, emoji_logits = self.encode_sticker_tokens(stickers, training=training)
+        regions, vector, emoji_logits = self.encode_candidate_tokens(inputs, training=training)
         batch, candidates, frames, d = ops.shape(regions)
 
         answers = self.answer_projection(vector)  # a_i (batch, candidates, d)

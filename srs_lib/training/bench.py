@@ -19,6 +19,13 @@ with each other (ratios), not across machines: these machines are shared and noi
   the measured training throughput, and ``peak_fraction`` against the device's dense
   bf16/fp32 peak where :data:`PEAK_TFLOPS` knows it.
 
+``--evaluation`` measures evaluation alone (:func:`run_evaluation_benchmark`): the same
+model scores the same split (by default the whole ``release_test.json``) encoding every
+candidate where it appears ("before", ``eval_contexts_per_s_before``) and encoding each
+distinct sticker of the pass once (:mod:`srs_lib.training.scoring`, "after"), in
+alternating rounds, the best round of each; ``eval_speedup`` is their ratio and
+``max_abs_score_difference`` the largest difference of their scores.
+
 Mixed precision is the training option ``--mixed_precision on|off|auto`` (bf16 autocast
 through Keras's ``mixed_bfloat16`` policy; auto: on a GPU). A separate ``channels_last``
 option would measure nothing: Keras 3's torch convolution already hands its inputs and
@@ -172,6 +179,65 @@ def run_benchmark(base_path, profile: str = "cpu", *, steps: int = 20, warmup: i
     return result
 
 
+def run_evaluation_benchmark(base_path, profile: str = "cpu", *, split: str = "release_test.json",
+                             contexts: int | None = None, repeats: int = 2, cache_dir=None,
+                             **changes) -> dict:
+    """Evaluation throughput before and after encoding each distinct sticker once, in one
+    run: the profile's model (untrained: the timing and the equality do not depend on
+    training) scores ``contexts`` contexts of ``split`` (None: all) both ways, ``repeats``
+    alternating rounds each, the fastest round of each kept."""
+    import numpy as np
+
+    from srs_lib.layers.masking import MASK_VALUE
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.pipeline import evaluation_batches
+    from srs_lib.training.scoring import score_batches
+    from srs_lib.training.trainer import Trainer
+
+    config = profile_config(profile, **changes)
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, "bench", cache_dir=cache_dir, verbose=False)
+    model = trainer.model
+    _, batches = evaluation_batches(base_path, config, split, cache_dir=cache_dir)
+    for encode_once in (False, True):  # warm-up
+        score_batches(model, batches, limit=config.batch_size, encode_once=encode_once)
+    seconds = {False: [], True: []}
+    scores = {}
+    for _ in range(repeats):
+        for encode_once in (False, True):
+            _sync(trainer.device)
+            start = time.monotonic()
+            scores[encode_once] = score_batches(model, batches, limit=contexts,
+                                                encode_once=encode_once)
+            _sync(trainer.device)
+            seconds[encode_once].append(time.monotonic() - start)
+    n = len(scores[True][1])
+    rows = np.concatenate([batches.plan(b)[1].reshape(-1) for b in range(-(-n // batches.batch_size))])
+    real = rows[rows >= 0]
+    before, after = n / min(seconds[False]), n / min(seconds[True])
+    mask = scores[False][0] > MASK_VALUE
+    return {
+        "profile": profile,
+        "config": config.to_dict(),
+        "device": trainer.device,
+        "split": split,
+        "contexts": int(n),
+        "candidates": int(real.size),
+        "distinct_stickers": int(len(np.unique(real))),
+        "eval_contexts_per_s_before": before,
+        "eval_contexts_per_s_after": after,
+        "eval_speedup": after / before,
+        "seconds_before": seconds[False],
+        "seconds_after": seconds[True],
+        "max_abs_score_difference": float(np.max(np.abs(scores[True][0] - scores[False][0])[mask])),
+        "same_rankings": bool(np.array_equal(np.argsort(-scores[True][0], axis=1, kind="stable"),
+                                             np.argsort(-scores[False][0], axis=1, kind="stable"))),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": machine_description(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
     parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
@@ -184,19 +250,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the profile's mixed precision (on: bf16 autocast)")
     parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
     parser.add_argument("--json", dest="json_out", help="also write the results to this file")
+    evaluation = parser.add_argument_group("evaluation only")
+    evaluation.add_argument("--evaluation", action="store_true",
+                            help="measure evaluation alone, every candidate encoded where it "
+                                 "appears against each distinct sticker encoded once, on the "
+                                 "same split in one run (nothing else is measured)")
+    evaluation.add_argument("--split", default="release_test.json",
+                            help="the split --evaluation scores (default: %(default)s)")
+    evaluation.add_argument("--contexts", type=int,
+                            help="contexts --evaluation scores (default: the whole split)")
+    evaluation.add_argument("--repeats", type=int, default=2,
+                            help="alternating rounds of --evaluation, the best kept (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
                                  ("mixed_precision", args.mixed_precision)) if v}
-    result = run_benchmark(args.base_path, args.profile, steps=args.steps, warmup=args.warmup,
-                           batches=args.batches, cache_dir=args.cache_dir, **changes)
-    for key in ("device", "pipeline_contexts_per_s", "train_contexts_per_s", "eval_contexts_per_s",
+    if args.evaluation:
+        result = run_evaluation_benchmark(args.base_path, args.profile, split=args.split,
+                                          contexts=args.contexts, repeats=args.repeats,
+                                          cache_dir=args.cache_dir, **changes)
+        keys = ("device", "contexts", "candidates", "distinct_stickers",
+                "eval_contexts_per_s_before", "eval_contexts_per_s_after", "eval_speedup",
+                "max_abs_score_difference", "same_rankings", "peak_rss_mib")
+    else:
+        result = run_benchmark(args.base_path, args.profile, steps=args.steps, warmup=args.warmup,
+                               batches=args.batches, cache_dir=args.cache_dir, **changes)
+        keys = ("device", "pipeline_contexts_per_s", "train_contexts_per_s", "eval_contexts_per_s",
                 "loader_headroom", "peak_rss_mib", "peak_gpu_mib", "achieved_tflops",
-                "peak_fraction"):
+                "peak_fraction")
+    for key in keys:
         if key in result:
             value = result[key]
-            print(f"{key:<26} {value:.1f}" if isinstance(value, float) else f"{key:<26} {value}")
+            shown = (f"{value:.2e}" if key == "max_abs_score_difference" else f"{value:.1f}"
+                     if isinstance(value, float) else value)
+            print(f"{key:<26} {shown}")
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")

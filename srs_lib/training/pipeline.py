@@ -152,17 +152,27 @@ class RankingBatches(keras.utils.PyDataset):
         images[used] = np.asarray(self.cache.images[unique])[inverse]
         return images.reshape(*rows.shape, *self.cache.images.shape[1:])
 
-    def __getitem__(self, batch: int):
+    def plan(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What batch ``batch`` holds, without loading a sticker: the samples' positions
+        in the split, their candidates' cache rows (samples, candidates) int64 (-1 =
+        padding) and the positive's slot."""
         if not 0 <= batch < len(self):
             raise IndexError(f"batch {batch} out of range (0..{len(self) - 1})")
         index = self._order[batch * self.batch_size:(batch + 1) * self.batch_size]
         rows, labels = self.candidates(index)
+        return index, rows, labels
+
+    def targets(self, index: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> dict:
+        """The ``targets`` of a batch of :meth:`plan`."""
         mask = rows >= 0
         emoji = np.where(mask, self.row_emoji[np.maximum(rows, 0)], -1).astype(np.int32)
+        return {"label": labels, "candidate_mask": mask, "emoji": emoji,
+                "index": index.astype(np.int64)}
+
+    def __getitem__(self, batch: int):
+        index, rows, labels = self.plan(batch)
         inputs = {"contexts": self.split.contexts[index], "stickers": self.gather(rows)}
-        targets = {"label": labels, "candidate_mask": mask, "emoji": emoji,
-                   "index": index.astype(np.int64)}
-        return inputs, targets
+        return inputs, self.targets(index, rows, labels)
 
 
 def evaluation_batches(base_path, config, split: str | Path = "test", *,

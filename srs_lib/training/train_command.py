@@ -9,13 +9,21 @@ Writes checkpoints under ``LOG_ROOT/NAME/train``, one metrics line per evaluatio
 A run whose folder already holds a checkpoint resumes from it (``--no_resume`` refuses
 instead). Every field of :class:`~srs_lib.training.config.TrainConfig` is an option; the
 profile gives the defaults.
+
+``--tensorboard DIR`` adds ``keras.callbacks.TensorBoard(DIR)`` to the trainer's callbacks
+(see :meth:`~srs_lib.training.trainer.Trainer.fit`): the step losses and throughput every
+``log_step`` steps, each evaluation's metrics as ``val_*``. Keras writes TensorBoard files
+through ``tf.summary``, so this needs TensorFlow installed (it is not one of our
+requirements); without it the command stops before training, saying so.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
+import sys
 import typing
 
 from srs_lib.training.config import ABLATIONS, PROFILES, ablation_changes
@@ -53,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: a CUDA GPU when there is one; cpu: force the CPU")
     parser.add_argument("--no_resume", action="store_true",
                         help="refuse to continue a run whose folder already holds a checkpoint")
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="also log to TensorBoard files in DIR (keras.callbacks.TensorBoard: "
+                             "step losses every --log_step steps, evaluations as val_*). Needs "
+                             "TensorFlow installed, which srs_lib does not require: Keras writes "
+                             "these files through tf.summary")
     options = parser.add_argument_group("training options (defaults from --profile)")
     for field in dataclasses.fields(_config_class()):
         if field.name in ("model_options",):
@@ -83,17 +96,43 @@ def config_from_args(args: argparse.Namespace):
     return profile_config(args.profile, **changes)
 
 
+TENSORBOARD_NEEDS_TENSORFLOW = (
+    "--tensorboard needs TensorFlow: keras.callbacks.TensorBoard writes its files through "
+    "tf.summary, and TensorFlow is not installed (srs_lib runs on PyTorch and does not "
+    "require it). Install it (pip install tensorflow-cpu) or leave out --tensorboard; "
+    "Trainer(callbacks=[keras.callbacks.CSVLogger(...)]) logs the same values to a CSV file.")
+
+
+def tensorboard_callback(log_dir, config):
+    """``keras.callbacks.TensorBoard`` for the trainer, or :class:`RuntimeError` (with
+    :data:`TENSORBOARD_NEEDS_TENSORFLOW`) when TensorFlow is not installed."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise RuntimeError(TENSORBOARD_NEEDS_TENSORFLOW)
+    import keras
+
+    # No graph: the trainer's step is PyTorch autograd, not a traced train function.
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq=config.log_step,
+                                       write_graph=False)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         os.environ["KERAS_TORCH_DEVICE"] = "cpu"
     from srs_lib.training.trainer import TrainingDiverged, train
 
     config = config_from_args(args)
+    callbacks = []
+    if args.tensorboard:
+        try:
+            callbacks.append(tensorboard_callback(args.tensorboard, config))
+        except RuntimeError as error:
+            print(f"srs_lib train: {error}", file=sys.stderr)
+            return 2
     try:
         report = train(config, args.base_path, args.log_root, args.exp_name,
                        resume=not args.no_resume, test_path=args.test_path,
                        final_test_path=args.final_test_path, cache_dir=args.cache_dir,
-                       verify_cache=args.verify_cache)
+                       verify_cache=args.verify_cache, callbacks=callbacks)
     except TrainingDiverged as err:
         print(f"srs_lib train: {err}", flush=True)
         return 3

@@ -12,7 +12,9 @@
   ``LOG_ROOT/NAME/metric.txt``; the checkpoint with the best MAP there is kept as
   ``train/best.keras``. At the end, the best checkpoint is evaluated on the test split:
   per-context scores go to ``test_scores.npz`` (for significance tests), metrics to
-  ``metrics.json``.
+  ``metrics.json``. Every evaluation encodes each distinct sticker of its pass once
+  and scores the (context, candidate) pairs on those encodings
+  (:func:`~srs_lib.training.scoring.score_batches`).
 * **Checkpoints** (``train/ckpt-<step>/``: weights, optimiser state, trainer state) are
   written to a temporary folder, synced to disk (files and folders, ``fsync``) and renamed
   into place, then the ``train/checkpoint`` pointer is replaced atomically, so a killed run
@@ -28,6 +30,10 @@
   resumed checkpoint's history, so that the file holds each evaluation once.
 * A loss that is not finite stops the run with :class:`TrainingDiverged`, keeping the last
   good checkpoint.
+* **Keras callbacks** (``callbacks=``, any ``keras.callbacks.Callback``: ``CSVLogger``,
+  ``EarlyStopping``, ``TensorBoard``, one's own) are driven from the loop through
+  ``keras.callbacks.CallbackList``; :meth:`Trainer.fit` says which hook is called when and
+  with which logs. A callback that sets ``model.stop_training`` ends the run at that step.
 
 The optimisation step uses PyTorch autograd (the backend srs_lib runs on); the models
 themselves are backend-agnostic Keras.
@@ -69,6 +75,7 @@ from srs_lib.training.pipeline import (
     evaluation_batches,
 )
 from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
+from srs_lib.training.scoring import score_batches  # noqa: F401 (also imported from here)
 
 CRASH_ENV = "SRS_LIB_CRASH_AT"
 """For tests only: ``MOMENT`` or ``MOMENT@STEP`` makes the trainer stop hard there
@@ -143,34 +150,6 @@ def _to_tensors(inputs: dict) -> dict:
     return {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
 
 
-def score_batches(model, batches: RankingBatches, limit: int | None = None):
-    """Scores of every context of ``batches`` (in split order, at most ``limit``).
-
-    Returns ``(scores, labels, index)``: scores (contexts, candidates) float32 with
-    :data:`MASK_VALUE` on padding slots, the positive's slot, and the samples' positions
-    in the split.
-    """
-    import torch
-
-    scores, labels, index = [], [], []
-    seen = 0
-    for batch in range(len(batches)):
-        inputs, targets = batches[batch]
-        with torch.no_grad():  # Keras on torch records gradients unless told not to
-            out = model(_to_tensors(inputs), training=False)
-        batch_scores = ops.convert_to_numpy(ops.cast(out["scores"], "float32"))
-        scores.append(np.where(targets["candidate_mask"], batch_scores, MASK_VALUE))
-        labels.append(targets["label"])
-        index.append(targets["index"])
-        seen += len(targets["label"])
-        if limit is not None and seen >= limit:
-            break
-    scores, labels, index = (np.concatenate(x) for x in (scores, labels, index))
-    if limit is not None:
-        scores, labels, index = scores[:limit], labels[:limit], index[:limit]
-    return scores, labels, index
-
-
 def stage_optimizers(config: TrainConfig) -> dict[str, list[str]]:
     """The optimizers each training stage steps: the emoji stage its own Adam; the joint
     stage one Adam for every weight, or, with ``backbone_lr_scale`` other than 1, one for
@@ -206,9 +185,12 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, base_path, log_root, exp_name: str, *,
                  test_path: str = "release_val.json", final_test_path: str = "release_test.json",
-                 cache_dir=None, verify_cache: str = "stat", verbose: bool = True):
+                 cache_dir=None, verify_cache: str = "stat", verbose: bool = True,
+                 callbacks=None):
         self.config = config
         self.verbose = verbose
+        self.callbacks = list(callbacks or [])
+        """Keras callbacks driven by :meth:`fit` (see there)."""
         self.run = RunFolder(Path(log_root) / exp_name)
         self.root, self.train_dir = self.run.root, self.run.train_dir
         self.test_path, self.final_test_path = test_path, final_test_path
@@ -515,6 +497,38 @@ class Trainer:
         Holds the run folder's lock throughout (a second training of the same folder gets
         :class:`~srs_lib.training.run_folder.RunLocked`); refuses, before writing anything,
         a folder whose run has other options or (without ``resume``) any checkpoint.
+
+        The Keras callbacks of :attr:`callbacks` see the run through a
+        ``keras.callbacks.CallbackList`` (``model`` is the ranking model; ``params`` holds
+        ``steps``, the run's total steps, and ``epochs``, its number of evaluations).
+        An evaluation plays the part of Keras's end of an epoch:
+
+        * ``on_train_begin()`` once the run is resumed, before its first step;
+        * ``on_epoch_begin(epoch)`` then and after every evaluation that is not the last,
+          ``epoch`` being the index of the next evaluation of the run (resumed evaluations
+          counted, so it is the same in a resumed run as in an uninterrupted one);
+        * ``on_train_batch_begin(step)`` and ``on_train_batch_end(step, logs)`` around
+          every optimisation step, ``step`` the run's step index (0-based, not reset per
+          epoch); ``logs``: the step's losses (``loss``, and ``hinge`` and/or ``emoji`` as
+          the stage has them), ``learning_rate`` of the stage's optimizer and
+          ``contexts_per_s``, the step's throughput (since the previous step ended, the
+          wait for its batch included);
+        * ``on_epoch_end(epoch, logs)`` after each evaluation (every ``auto_test_step``
+          steps, and at the last step): ``logs`` holds every evaluation metric with the
+          prefix ``val_`` (``val_MAP``, ``val_R10@1``, ``val_contexts``, ...; so
+          ``EarlyStopping(monitor="val_MAP", mode="max")``), the mean training losses of the
+          steps this process ran since the previous evaluation, and ``step``;
+        * ``on_train_end(logs)`` after the last step (the last ``on_epoch_end``'s logs),
+          before the test report. A run that raises (a kill, :class:`TrainingDiverged`)
+          calls no further hook.
+
+        When a callback sets ``model.stop_training`` (in ``on_train_batch_end`` or
+        ``on_epoch_end``), that step becomes the run's last: it is evaluated (unless it
+        just was) and checkpointed like the last step, the test report is written with
+        ``stopped_early`` true and ``steps`` the step reached, and ``on_train_end`` is
+        called. The folder is then an ordinary interrupted run: the same command without
+        the stopping callback resumes it from that checkpoint to ``total_steps``, with the
+        weights of an uninterrupted run.
         """
         with self.run.lock():
             self.run.check_config(self.config.to_dict())  # again: under the lock
@@ -539,21 +553,76 @@ class Trainer:
                   f"device {self.device}); evaluating on {self.test_path} every "
                   f"{cfg.auto_test_step} steps", flush=True)
         checkpoint_step = cfg.checkpoint_step or cfg.auto_test_step
+        callbacks = self._callback_list()
+        self.model.stop_training = False
+        callbacks.on_train_begin()
+        epoch_logs: dict = {}
+        if self.step < self.total_steps:
+            callbacks.on_epoch_begin(len(self.history["eval"]))
         window = {"start": time.monotonic(), "contexts": 0, "losses": []}
-        for inputs, targets in self._train_batch_stream(self.step):
-            losses = self.train_step(inputs, targets, self.step)
-            self.step += 1
-            _crash_point("step", self.step)
-            window["contexts"] += len(targets["label"])
-            window["losses"].append(losses)
-            if self.step % cfg.log_step == 0 or self.step == self.total_steps:
-                self._log_train(window)
-                window = {"start": time.monotonic(), "contexts": 0, "losses": []}
-            if self.step % cfg.auto_test_step == 0 or self.step == self.total_steps:
-                self._log_eval(self.evaluate(limit=cfg.eval_limit))
-            if self.step % checkpoint_step == 0 or self.step == self.total_steps:
-                self.save_checkpoint()
+        since_eval: list[dict] = []  # the step losses since the previous evaluation
+        stream = self._train_batch_stream(self.step)
+        try:
+            step_start = time.monotonic()
+            for inputs, targets in stream:
+                callbacks.on_train_batch_begin(self.step)
+                losses = self.train_step(inputs, targets, self.step)
+                self.step += 1
+                _crash_point("step", self.step)
+                window["contexts"] += len(targets["label"])
+                window["losses"].append(losses)
+                since_eval.append(losses)
+                now = time.monotonic()
+                callbacks.on_train_batch_end(self.step - 1, self._batch_logs(
+                    losses, len(targets["label"]) / max(now - step_start, 1e-9)))
+                last = self.step == self.total_steps or self.model.stop_training
+                if self.step % cfg.log_step == 0 or last:
+                    self._log_train(window)
+                    window = {"start": time.monotonic(), "contexts": 0, "losses": []}
+                evaluated = self.step % cfg.auto_test_step == 0 or last
+                if evaluated:
+                    metrics = self.evaluate(limit=cfg.eval_limit)
+                    self._log_eval(metrics)
+                    epoch_logs = self._epoch_logs(metrics, since_eval)
+                    since_eval = []
+                    callbacks.on_epoch_end(len(self.history["eval"]) - 1, epoch_logs)
+                    last = last or self.model.stop_training
+                if self.step % checkpoint_step == 0 or last:
+                    self.save_checkpoint()
+                if last:
+                    break
+                if evaluated:
+                    callbacks.on_epoch_begin(len(self.history["eval"]))
+                step_start = time.monotonic()  # the hooks and evaluation are not the step's
+        finally:
+            stream.close()  # stops the prefetching threads of a stopped run
+        if self.step < self.total_steps and self.verbose:
+            print(f"stopped by a callback at step {self.step} of {self.total_steps}; rerun "
+                  f"without it to resume from ckpt-{self.step}", flush=True)
+        callbacks.on_train_end(epoch_logs)
         return self.final_report()
+
+    def _callback_list(self):
+        evaluations = math.ceil(self.total_steps / self.config.auto_test_step)
+        return keras.callbacks.CallbackList(self.callbacks, model=self.model, verbose=0,
+                                            steps=self.total_steps, epochs=evaluations)
+
+    def _batch_logs(self, losses: dict, contexts_per_s: float) -> dict:
+        """What ``on_train_batch_end`` receives for the step just taken (see :meth:`fit`)."""
+        stage = self.stage(self.step - 1)
+        optimizer = self.optimizers[self.stage_optimizers[stage][0]]
+        return {**losses, "learning_rate": float(ops.convert_to_numpy(optimizer.learning_rate)),
+                "contexts_per_s": contexts_per_s}
+
+    def _epoch_logs(self, metrics: dict, since_eval: list[dict]) -> dict:
+        """What ``on_epoch_end`` receives after an evaluation (see :meth:`fit`)."""
+        logs = {f"val_{name}": float(value) for name, value in metrics.items()}
+        for key in ("loss", "hinge", "emoji"):
+            values = [losses[key] for losses in since_eval if key in losses]
+            if values:
+                logs[key] = float(np.mean(values))
+        logs["step"] = self.step
+        return logs
 
     def _log_train(self, window: dict) -> None:
         seconds = time.monotonic() - window["start"]
@@ -597,6 +666,7 @@ class Trainer:
             "best_eval_MAP": self.best["MAP"],
             "eval_path": self.test_path,
             "steps": self.step,
+            "stopped_early": self.step < self.total_steps,
             "config": self.config.to_dict(),
             "parameters": int(sum(np.prod(v.shape) for v in best.trainable_variables)),
             "skipped": {s.name: s.report.to_dict()["skipped"]
