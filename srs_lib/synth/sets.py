@@ -256,6 +256,17 @@ def draw_set_traits(rng: np.random.Generator, preset: Preset, sizes, taken: set)
     return set_ids, noisy, popularity, stratified_beta(rng, preset.n_sets, *SELF_SIMILARITY_BETA)
 
 
+def draw_sticker_ids(rng: np.random.Generator, set_id: int, size: int, taken: set) -> list[int]:
+    """``size`` sticker ids rising from ``set_id`` in random steps of 1-39, added to ``taken``
+    (an id already there is an error: astronomically unlikely with ids above 2**53)."""
+    sticker_ids = [set_id + int(o) for o in np.cumsum(rng.integers(1, 40, size=size))]
+    for sticker in sticker_ids:
+        if sticker in taken:
+            raise RuntimeError("sticker id collision (astronomically unlikely); change the seed")
+        taken.add(sticker)
+    return sticker_ids
+
+
 def build_sets(
     preset: Preset,
     themes: dict[str, list[str]],
@@ -291,12 +302,7 @@ def build_sets(
             labels = [all_emojis[int(i)] for i in rng.integers(len(all_emojis), size=size)]
         else:
             labels = [sticker_label(rng, p, by_accent) for p in parts]
-        offsets = np.cumsum(rng.integers(1, 40, size=size))
-        sticker_ids = [set_ids[index] + int(o) for o in offsets]
-        for sticker in sticker_ids:
-            if sticker in taken:
-                raise RuntimeError("sticker id collision (astronomically unlikely); change the seed")
-            taken.add(sticker)
+        sticker_ids = draw_sticker_ids(rng, set_ids[index], size, taken)
         sets.append(StickerSet(
             index=index, set_id=set_ids[index], theme=theme, sticker_ids=sticker_ids, parts=parts,
             labels=labels, noisy=is_noisy, style=style, character=character, vocabulary=vocabulary,

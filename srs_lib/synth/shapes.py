@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from srs_lib.synth.presets import Preset
-from srs_lib.synth.sets import draw_set_traits, set_sizes
+from srs_lib.synth.sets import draw_set_traits, draw_sticker_ids, set_sizes
 
 #: The colours of the marks (Twemoji's palette for these emojis, roughly).
 COLOURS = {
@@ -237,12 +237,7 @@ def build_shape_sets(preset: Preset, rng: np.random.Generator, taken_ids: set[in
         chosen = [chosen[int(i)] for i in rng.permutation(size)]
         parts = [(("mark", e),) for e in chosen]
         labels = [marks[int(i)] for i in rng.integers(len(marks), size=size)] if index in noisy else chosen
-        offsets = np.cumsum(rng.integers(1, 40, size=size))
-        sticker_ids = [set_ids[index] + int(o) for o in offsets]
-        for sticker in sticker_ids:
-            if sticker in taken:
-                raise RuntimeError("sticker id collision (astronomically unlikely); change the seed")
-            taken.add(sticker)
+        sticker_ids = draw_sticker_ids(rng, set_ids[index], size, taken)
         sets.append(ShapeSet(index=index, set_id=set_ids[index], sticker_ids=sticker_ids, parts=parts,
                              labels=list(labels), noisy=index in noisy,
                              style=sample_shape_style(rng, float(similarity[index])),
