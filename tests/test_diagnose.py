@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from srs_lib.analysis import diagnose
@@ -56,6 +57,50 @@ def test_a_variant_may_change_the_run_length_and_is_evaluated_along_the_way(make
     row = diagnose.run_variant("long", corpus, "ci", joint_steps=4, eval_limit=16, verbose=False)
     assert row["joint_steps"] == 8 and row["steps"] == 6 + 8
     assert [point["step"] for point in row["curve"]] == [5, 10, 14]
+
+
+def test_variance_shares_split_the_variance_by_set_and_by_meaning_within_a_set():
+    # Two sets 10 apart on axis 0; within each, two meanings ±1 apart on axis 1, and
+    # within a meaning two stickers ±1 apart on axis 2 (noise).
+    vectors, sets, meanings = [], [], []
+    for s, offset in ((1, -5.0), (2, 5.0)):
+        for m, sign in (("a", -1.0), ("b", 1.0)):
+            for noise in (-1.0, 1.0):
+                vectors.append([offset, sign, noise])
+                sets.append(s)
+                meanings.append(m)
+    shares = diagnose.variance_shares(np.array(vectors), np.array(sets), np.array(meanings))
+    # per sticker: 25 across sets, 1 by meaning, 1 noise
+    assert shares["across_sets"] == pytest.approx(25 / 27)
+    assert shares["meaning_within_sets"] == pytest.approx(1 / 2)
+    assert shares["meaning_overall"] == pytest.approx(1 / 27)
+
+
+def test_the_same_meaning_in_two_sets_is_two_meanings():
+    vectors = np.array([[0.0], [2.0], [10.0], [12.0]])
+    shares = diagnose.variance_shares(vectors, np.array([1, 1, 2, 2]), np.array(["a", "b", "a", "b"]))
+    assert shares["meaning_within_sets"] == pytest.approx(1.0)
+
+
+def test_representations_are_recorded_beside_the_runs(make_corpus, tmp_path, capsys):
+    corpus = make_corpus(extra_samples=30)
+    out = tmp_path / "ci.json"
+    argv = ["diagnose", "--base_path", str(corpus), "--profile", "ci", "--json", str(out)]
+    assert main([*argv, "--runs", "shared_adam", "--joint_steps", "2", "--eval_limit", "8"]) == 0
+    assert main([*argv, "--representations"]) == 0
+    record = json.loads(out.read_text())
+    assert list(record["runs"]) == ["shared_adam"]  # kept
+    shares = record["representations"]
+    assert shares["corpus"] == record["corpus"] and shares["emoji"]["stickers"] > 0
+    for code in ("emoji", "features"):
+        for output in ("O_flat", "O"):
+            assert set(shares[code][output]) == set(diagnose.SHARES)
+            assert all(0.0 <= v <= 1.0 + 1e-9 for v in shares[code][output].values())
+    frame = diagnose.representation_frame(record)
+    assert list(frame.index) == [("emoji", "O_flat"), ("emoji", "O"), ("features", "O_flat"), ("features", "O")]
+    assert "meaning_within_sets" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="give --json"):
+        main(argv[:-2] + ["--representations"])
 
 
 def test_the_committed_diagnosis_supports_what_the_docstrings_say():

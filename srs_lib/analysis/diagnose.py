@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from keras import ops
+
 from srs_lib.files import write_json_atomically
 from srs_lib.provenance import corpus_description, current_commit, machine_description
 from srs_lib.training.config import PROFILES, profile_config
@@ -92,6 +95,83 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
             "threads": os.environ.get("OMP_NUM_THREADS", "default")}
 
 
+#: What :func:`representation_shares` measures, by the key of each share.
+SHARES = {
+    "across_sets": "share of the variance between sets (the character a set's stickers share)",
+    "meaning_within_sets": "share of the variance within sets that the sticker's meaning "
+                           "explains (its parts on a generated corpus, else its emoji label)",
+    "meaning_overall": "share of all the variance that the meaning explains, within sets",
+}
+
+
+def variance_shares(vectors: np.ndarray, sets: np.ndarray, meanings: np.ndarray) -> dict:
+    """How ``vectors`` (n, k) vary: between ``sets`` (n,) and, within a set, between
+    stickers of another ``meaning`` (n,) (see :data:`SHARES`). Ranking candidates of one
+    set needs the second: it is the only part of the variance that tells them apart by
+    what they mean."""
+    x = np.asarray(vectors, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    total = float((centred ** 2).sum())
+
+    def group_means(keys):
+        _, inverse = np.unique(keys, return_inverse=True)
+        sums = np.zeros((inverse.max() + 1, x.shape[1]))
+        np.add.at(sums, inverse, x)
+        return (sums / np.bincount(inverse)[:, None])[inverse]
+
+    set_means = group_means(np.asarray(sets))
+    meaning_keys = np.array([f"{a}|{b}" for a, b in zip(sets, meanings)])
+    meaning_means = group_means(meaning_keys)
+    within = float(((x - set_means) ** 2).sum())
+    meaning = float(((meaning_means - set_means) ** 2).sum())
+    return {"across_sets": 1.0 - within / total if total else 0.0,
+            "meaning_within_sets": meaning / within if within else 0.0,
+            "meaning_overall": meaning / total if total else 0.0}
+
+
+def sticker_meanings(base_path, keys, emojis) -> list[str]:
+    """Each cached sticker's meaning: its parts on a generated corpus (``synth_info.json``),
+    else its emoji label."""
+    info = Path(base_path) / "synth_info.json"
+    if not info.exists():
+        return list(emojis)
+    parts = {}
+    for sticker_set in json.loads(info.read_text(encoding="utf-8"))["sets"]:
+        for sticker in sticker_set["stickers"]:
+            parts[(int(sticker_set["set_id"]), int(sticker["sticker_id"]))] = "+".join(
+                sorted(p["emoji"] for p in sticker["parts"]))
+    return [parts.get((int(s), int(k)), e) for (s, k), e in zip(keys, emojis)]
+
+
+def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "features"),
+                          cache_dir=None, batch: int = 256, verbose: bool = True) -> dict:
+    """What the ranker reads at the hand-over to the joint stage: train each sticker code's
+    emoji stage alone, encode every cached sticker and measure :func:`variance_shares` of
+    O_flat and of O (its units side by side), by set and by meaning."""
+    result = {}
+    for code in codes:
+        config = profile_config(profile, sticker_code=code)
+        config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
+                                eval_limit=100)
+        with tempfile.TemporaryDirectory() as logs:
+            trainer = Trainer(config, base_path, logs, f"representation-{code}",
+                              cache_dir=cache_dir, verbose=verbose)
+            trainer.fit(resume=False)
+            cache = trainer.cache
+            maps, vectors = [], []
+            for start in range(0, len(cache), batch):
+                images = np.asarray(cache.images[start:start + batch])
+                sticker_map, vector, _ = trainer.model.encode_stickers(images, training=False)
+                maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
+                vectors.append(ops.convert_to_numpy(vector))
+        sets = np.array([s for s, _ in cache.keys], dtype=np.int64)
+        meanings = np.array(sticker_meanings(base_path, cache.keys, cache.emojis))
+        result[code] = {"O_flat": variance_shares(np.concatenate(vectors), sets, meanings),
+                        "O": variance_shares(np.concatenate(maps), sets, meanings),
+                        "emoji_steps": config.emoji_steps, "stickers": len(cache)}
+    return result
+
+
 def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
                   force: bool = False, **options) -> dict:
     """Run the named variants (all by default); returns (and writes) the whole record.
@@ -141,8 +221,14 @@ def _read_record(path, profile: str, corpus: str) -> dict:
 
 
 def _add_row(path: Path, profile: str, corpus: str, row: dict) -> dict:
-    """Merge ``row`` into the record at ``path`` under an exclusive lock; rows that ran on
-    another corpus than ``corpus`` are dropped (they no longer describe it)."""
+    """Merge ``row`` into the record at ``path`` (see :func:`_update_record`)."""
+    return _update_record(path, profile, corpus, lambda record: record["runs"].update({row["run"]: row}))
+
+
+def _update_record(path: Path, profile: str, corpus: str, update) -> dict:
+    """Apply ``update`` to the record at ``path`` under an exclusive lock and write it back;
+    runs (and representations) measured on another corpus than ``corpus`` are dropped
+    first (they no longer describe it)."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,10 +237,35 @@ def _add_row(path: Path, profile: str, corpus: str, row: dict) -> dict:
         record = _read_record(path, profile, corpus)
         record["runs"] = {name: r for name, r in record["runs"].items()
                           if r["corpus"] == corpus}
+        if record.get("representations", {}).get("corpus") != corpus:
+            record.pop("representations", None)
         record.update(corpus=corpus)
-        record["runs"][row["run"]] = row
+        update(record)
         write_json_atomically(path, record)
     return record
+
+
+def record_representations(base_path, json_out, *, profile: str = "cpu", **options) -> dict:
+    """:func:`representation_shares` written into the record ``json_out`` under
+    ``"representations"`` (with the corpus, commit, date and machine)."""
+    corpus = corpus_description(base_path)
+    started = {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    shares = {**representation_shares(base_path, profile, **options), **started,
+              "corpus": corpus, "machine": machine_description()}
+    return _update_record(Path(json_out), profile, corpus,
+                          lambda record: record.update(representations=shares))
+
+
+def representation_frame(record: dict):
+    """The record's representations as a table: one row per (sticker code, output)."""
+    import pandas as pd
+
+    shares = record["representations"]
+    rows = [{"sticker code": code, "output": output,
+             **{key: round(shares[code][output][key], 3) for key in SHARES}}
+            for code in shares if isinstance(shares[code], dict) and "O_flat" in shares[code]
+            for output in ("O_flat", "O")]
+    return pd.DataFrame(rows).set_index(["sticker code", "output"])
 
 
 def diagnosis_frame(record: dict):
@@ -187,9 +298,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_out",
                         help="write the runs here (runs already in it are skipped)")
     parser.add_argument("--force", action="store_true", help="re-run runs already in --json")
+    parser.add_argument("--representations", action="store_true",
+                        help="instead of the runs: train the emoji stage alone for the emoji "
+                             "code and for the CNN's own features, and record how the sticker "
+                             "representations vary between sets and, within a set, by meaning "
+                             "(needs --json)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.representations:
+        if not args.json_out:
+            raise SystemExit("--representations writes into a record: give --json")
+        record = record_representations(args.base_path, args.json_out, profile=args.profile,
+                                        cache_dir=args.cache_dir)
+        print(representation_frame(record).to_string())
+        return 0
     record = run_diagnosis(args.base_path, args.runs, profile=args.profile,
                            json_out=args.json_out, force=args.force,
                            joint_steps=args.joint_steps, eval_limit=args.eval_limit,
