@@ -61,25 +61,27 @@ def test_a_variant_may_change_the_run_length_and_is_evaluated_along_the_way(make
 
 def test_variance_shares_split_the_variance_by_set_and_by_meaning_within_a_set():
     # Two sets 10 apart on axis 0; within each, two meanings ±1 apart on axis 1, and
-    # within a meaning two stickers ±1 apart on axis 2 (noise).
+    # within a meaning stickers ±1 apart on axis 2 (noise): per sticker 25 across sets,
+    # 1 by meaning, 1 noise.
     vectors, sets, meanings = [], [], []
     for s, offset in ((1, -5.0), (2, 5.0)):
         for m, sign in (("a", -1.0), ("b", 1.0)):
-            for noise in (-1.0, 1.0):
+            for noise in (-1.0, 1.0, -1.0, 1.0):
                 vectors.append([offset, sign, noise])
                 sets.append(s)
                 meanings.append(m)
-    shares = diagnose.variance_shares(np.array(vectors), np.array(sets), np.array(meanings))
-    # per sticker: 25 across sets, 1 by meaning, 1 noise
+    shares = diagnose.variance_shares(np.array(vectors), np.array(sets),
+                                      {"meaning": meanings, "noise": [i % 2 for i in range(16)]})
     assert shares["across_sets"] == pytest.approx(25 / 27)
-    assert shares["meaning_within_sets"] == pytest.approx(1 / 2)
-    assert shares["meaning_overall"] == pytest.approx(1 / 27)
+    assert shares["meaning"]["explained"] == pytest.approx(1 / 2)
+    assert shares["noise"]["explained"] == pytest.approx(1 / 2)  # axis 2 alternates with i
+    assert shares["meaning"]["shuffled"] < 1 / 2  # the keys shuffled within each set
 
 
 def test_the_same_meaning_in_two_sets_is_two_meanings():
     vectors = np.array([[0.0], [2.0], [10.0], [12.0]])
-    shares = diagnose.variance_shares(vectors, np.array([1, 1, 2, 2]), np.array(["a", "b", "a", "b"]))
-    assert shares["meaning_within_sets"] == pytest.approx(1.0)
+    shares = diagnose.variance_shares(vectors, np.array([1, 1, 2, 2]), {"m": ["a", "b", "a", "b"]})
+    assert shares["m"]["explained"] == pytest.approx(1.0)
 
 
 def test_representations_are_recorded_beside_the_runs(make_corpus, tmp_path, capsys):
@@ -94,11 +96,13 @@ def test_representations_are_recorded_beside_the_runs(make_corpus, tmp_path, cap
     assert shares["corpus"] == record["corpus"] and shares["emoji"]["stickers"] > 0
     for code in ("emoji", "features"):
         for output in ("O_flat", "O"):
-            assert set(shares[code][output]) == set(diagnose.SHARES)
-            assert all(0.0 <= v <= 1.0 + 1e-9 for v in shares[code][output].values())
+            found = shares[code][output]
+            assert set(found) == {"across_sets", "label"}  # no synth_info.json: labels only
+            assert 0.0 <= found["across_sets"] <= 1.0 + 1e-9
+            assert all(0.0 <= found["label"][k] <= 1.0 + 1e-9 for k in ("explained", "shuffled"))
     frame = diagnose.representation_frame(record)
     assert list(frame.index) == [("emoji", "O_flat"), ("emoji", "O"), ("features", "O_flat"), ("features", "O")]
-    assert "meaning_within_sets" in capsys.readouterr().out
+    assert "within sets: label" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="give --json"):
         main(argv[:-2] + ["--representations"])
 
@@ -118,3 +122,16 @@ def test_the_committed_diagnosis_supports_what_the_docstrings_say():
         assert runs[name] < at_chance, name
     assert at_chance < runs["paper_attention"] < runs["defaults"] - 0.1  # learns, far behind
     assert abs(runs["paper_submult"] - runs["defaults"]) < 0.05  # as well as the released form
+
+
+def test_a_generated_corpus_gives_each_sticker_its_parts_as_meanings(tmp_path):
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.synth import generate_corpus
+
+    generate_corpus(str(tmp_path / "tiny"), "tiny", seed=0, progress=False)
+    cache = Corpus(tmp_path / "tiny").sticker_cache(progress=False)
+    meanings = diagnose.sticker_meanings(tmp_path / "tiny", cache.keys, cache.emojis)
+    assert set(meanings) == set(diagnose.MEANINGS)
+    assert all(len(v) == len(cache.keys) for v in meanings.values())
+    assert "none" not in meanings["expression"]  # every sticker has an expression
+    assert "none" in meanings["accent"] and len(set(meanings["accent"])) > 2

@@ -95,23 +95,24 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
             "threads": os.environ.get("OMP_NUM_THREADS", "default")}
 
 
-#: What :func:`representation_shares` measures, by the key of each share.
-SHARES = {
-    "across_sets": "share of the variance between sets (the character a set's stickers share)",
-    "meaning_within_sets": "share of the variance within sets that the sticker's meaning "
-                           "explains (its parts on a generated corpus, else its emoji label)",
-    "meaning_overall": "share of all the variance that the meaning explains, within sets",
+#: The meanings :func:`representation_shares` groups stickers by, within their set.
+MEANINGS = {
+    "label": "the sticker's emoji label (sticker_alt)",
+    "expression": "its expression part (generated corpora)",
+    "accent": "its accent part, or none (generated corpora)",
 }
 
 
-def variance_shares(vectors: np.ndarray, sets: np.ndarray, meanings: np.ndarray) -> dict:
-    """How ``vectors`` (n, k) vary: between ``sets`` (n,) and, within a set, between
-    stickers of another ``meaning`` (n,) (see :data:`SHARES`). Ranking candidates of one
-    set needs the second: it is the only part of the variance that tells them apart by
-    what they mean."""
+def variance_shares(vectors: np.ndarray, sets: np.ndarray, meanings: dict, *, seed: int = 0) -> dict:
+    """How ``vectors`` (n, k) vary: the share of the variance between ``sets`` (n,), and
+    for each grouping in ``meanings`` (name → keys (n,)) the share of the variance
+    *within* sets that the grouping explains (stickers of one set and one key against
+    their set's mean), beside the same share for the keys shuffled within each set (what
+    groups of those sizes explain by chance). Ranking the candidates of one set needs the
+    within-set part: the rest is the same for all of them."""
     x = np.asarray(vectors, dtype=np.float64)
-    centred = x - x.mean(axis=0)
-    total = float((centred ** 2).sum())
+    sets = np.asarray(sets)
+    total = float(((x - x.mean(axis=0)) ** 2).sum())
 
     def group_means(keys):
         _, inverse = np.unique(keys, return_inverse=True)
@@ -119,28 +120,40 @@ def variance_shares(vectors: np.ndarray, sets: np.ndarray, meanings: np.ndarray)
         np.add.at(sums, inverse, x)
         return (sums / np.bincount(inverse)[:, None])[inverse]
 
-    set_means = group_means(np.asarray(sets))
-    meaning_keys = np.array([f"{a}|{b}" for a, b in zip(sets, meanings)])
-    meaning_means = group_means(meaning_keys)
+    set_means = group_means(sets.astype(str))
     within = float(((x - set_means) ** 2).sum())
-    meaning = float(((meaning_means - set_means) ** 2).sum())
-    return {"across_sets": 1.0 - within / total if total else 0.0,
-            "meaning_within_sets": meaning / within if within else 0.0,
-            "meaning_overall": meaning / total if total else 0.0}
+    rng = np.random.default_rng(seed)
+
+    def explained(keys):
+        means = group_means(np.char.add(np.char.add(sets.astype(str), "|"), np.asarray(keys, dtype=str)))
+        return float(((means - set_means) ** 2).sum()) / within if within else 0.0
+
+    shares = {"across_sets": 1.0 - within / total if total else 0.0}
+    for name, keys in meanings.items():
+        keys = np.asarray(keys, dtype=str)
+        shuffled = keys.copy()
+        for set_id in np.unique(sets):
+            rows = np.flatnonzero(sets == set_id)
+            shuffled[rows] = keys[rng.permutation(rows)]
+        shares[name] = {"explained": explained(keys), "shuffled": explained(shuffled)}
+    return shares
 
 
-def sticker_meanings(base_path, keys, emojis) -> list[str]:
-    """Each cached sticker's meaning: its parts on a generated corpus (``synth_info.json``),
-    else its emoji label."""
+def sticker_meanings(base_path, keys, emojis) -> dict[str, list[str]]:
+    """Each cached sticker's meanings (see :data:`MEANINGS`): its label, and on a generated
+    corpus (``synth_info.json``) its expression and accent parts."""
+    meanings = {"label": list(emojis)}
     info = Path(base_path) / "synth_info.json"
     if not info.exists():
-        return list(emojis)
+        return meanings
     parts = {}
     for sticker_set in json.loads(info.read_text(encoding="utf-8"))["sets"]:
         for sticker in sticker_set["stickers"]:
-            parts[(int(sticker_set["set_id"]), int(sticker["sticker_id"]))] = "+".join(
-                sorted(p["emoji"] for p in sticker["parts"]))
-    return [parts.get((int(s), int(k)), e) for (s, k), e in zip(keys, emojis)]
+            kinds = {p["kind"]: p["emoji"] for p in sticker.get("parts", [])}
+            parts[(int(sticker_set["set_id"]), int(sticker["sticker_id"]))] = kinds
+    for kind in ("expression", "accent"):
+        meanings[kind] = [parts.get((int(s), int(k)), {}).get(kind, "none") for s, k in keys]
+    return meanings
 
 
 def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "features"),
@@ -165,7 +178,7 @@ def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "f
                 maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
                 vectors.append(ops.convert_to_numpy(vector))
         sets = np.array([s for s, _ in cache.keys], dtype=np.int64)
-        meanings = np.array(sticker_meanings(base_path, cache.keys, cache.emojis))
+        meanings = sticker_meanings(base_path, cache.keys, cache.emojis)
         result[code] = {"O_flat": variance_shares(np.concatenate(vectors), sets, meanings),
                         "O": variance_shares(np.concatenate(maps), sets, meanings),
                         "emoji_steps": config.emoji_steps, "stickers": len(cache)}
@@ -257,14 +270,25 @@ def record_representations(base_path, json_out, *, profile: str = "cpu", **optio
 
 
 def representation_frame(record: dict):
-    """The record's representations as a table: one row per (sticker code, output)."""
+    """The record's representations as a table: one row per (sticker code, output), the
+    share across sets, then per meaning the within-set share explained and, in brackets,
+    the share its keys explain shuffled within each set."""
     import pandas as pd
 
     shares = record["representations"]
-    rows = [{"sticker code": code, "output": output,
-             **{key: round(shares[code][output][key], 3) for key in SHARES}}
-            for code in shares if isinstance(shares[code], dict) and "O_flat" in shares[code]
-            for output in ("O_flat", "O")]
+    rows = []
+    for code, outputs in shares.items():
+        if not (isinstance(outputs, dict) and "O_flat" in outputs):
+            continue
+        for output in ("O_flat", "O"):
+            found = outputs[output]
+            row = {"sticker code": code, "output": output,
+                   "across sets": round(found["across_sets"], 3)}
+            for name in MEANINGS:
+                if name in found:
+                    row[f"within sets: {name}"] = (f"{found[name]['explained']:.3f} "
+                                                   f"({found[name]['shuffled']:.3f})")
+            rows.append(row)
     return pd.DataFrame(rows).set_index(["sticker code", "output"])
 
 
