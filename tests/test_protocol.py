@@ -1,0 +1,98 @@
+"""The candidate-protocol audit: the share of answers outside their set's first n, the
+position scorer and the no-dialog ceiling, checked by hand on the fixture corpus.
+
+The fixture's test split (see ``tests/corpus_fixtures.py``) holds three contexts of the big
+set, whose answers are ``BIG_STICKERS[0]``, ``[4]`` and ``[9]`` in its mapping. With
+``quirks=True`` stickers 5-8 of the mapping cannot be cached, so among the set's 8 cached
+stickers (mapping positions 0-4 and 9-11) the answers lie at positions 0, 4 and 5.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srs_lib.analysis import protocol
+from srs_lib.analysis.metrics import binomial_half_width
+from srs_lib.layers.masking import MASK_VALUE
+
+
+def _harmonic_chance(k: int) -> float:
+    return sum(1 / r for r in range(1, k + 1)) / k
+
+
+@pytest.mark.parametrize("n,outside", [(4, 2), (5, 1), (6, 0), (10, 0)])
+def test_share_outside_counts_cached_positions_by_hand(corpus, n, outside):
+    # cached positions 0, 4, 5: outside the first n when >= n. In mapping order the third
+    # answer would be at 9 and count as outside for n = 6; the pipeline's candidates are
+    # drawn among cached stickers only, and so is the audit.
+    result = protocol.audit(corpus, "ci", "test", n_candidates=n)
+    assert result["contexts"] == 3 and result["n_candidates"] == n
+    assert result["outside"] == outside
+    assert result["share_outside"] == pytest.approx(outside / 3)
+    # the big set has 8 cached stickers: lists are short only for n = 10
+    assert result["short_lists"] == (3 if n > 8 else 0)
+
+
+def test_ceiling_by_hand_and_the_position_scorer_reaches_it(corpus):
+    n = 5
+    result = protocol.audit(corpus, "ci", "test", n_candidates=n)
+    # one answer outside (cached position 5), two inside with 5 candidates each
+    assert result["ceiling"]["R5@1"] == pytest.approx(1 / 3 + 2 / 3 * 1 / 5)
+    assert result["ceiling"]["MAP"] == pytest.approx(1 / 3 + 2 / 3 * _harmonic_chance(5))
+    assert result["chance"]["R5@1"] == pytest.approx(1 / 5)
+    first9 = result["position"]["first9"]
+    assert first9["expected R5@1"] == pytest.approx(result["ceiling"]["R5@1"])
+    # tie-broken: the outside answer is always first; each inside one is first or not
+    hits = first9["R5@1"] * 3
+    assert hits == pytest.approx(round(hits)) and round(hits) >= 1
+
+
+def test_first9_candidates_of_an_outside_answer_are_the_first_n_minus_1(corpus):
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.pipeline import evaluation_batches
+
+    _, batches = evaluation_batches(corpus, profile_config("ci", protocol="first9", n_candidates=5), "test")
+    index = np.arange(len(batches.split))
+    rows, labels = batches.candidates(index)
+    positions = protocol.set_positions(batches, rows, index)
+    by_answer = {int(positions[i, labels[i]]): sorted(positions[i]) for i in index}
+    assert by_answer == {0: [0, 1, 2, 3, 4], 4: [0, 1, 2, 3, 4], 5: [0, 1, 2, 3, 5]}
+    scores = protocol.position_scores(positions, 5)
+    assert (scores[positions == 5] == 1).all() and (scores[(positions >= 0) & (positions < 5)] == 0).all()
+
+
+def test_position_scores_and_expected_hits_by_hand():
+    positions = np.array([[0, 1, 12, -1], [3, 0, 1, 2], [11, 10, 0, -1]])
+    scores = protocol.position_scores(positions, 3)
+    np.testing.assert_array_equal(scores, [[0, 0, 1, MASK_VALUE], [1, 0, 0, 0], [1, 1, 0, MASK_VALUE]])
+    labels = np.array([2, 1, 0])
+    # alone at the top: 1; below the top: 0; tied with one other at the top: 1/2
+    np.testing.assert_allclose(protocol.expected_hits_at_1(scores, labels), [1.0, 0.0, 0.5])
+    all_tied = protocol.position_scores(np.array([[0, 1, 2, -1]]), 3)
+    np.testing.assert_allclose(protocol.expected_hits_at_1(all_tied, np.array([1])), [1 / 3])
+
+
+def test_position_scorer_is_at_chance_under_random_and_at_the_ceiling_under_first9(make_corpus):
+    corpus = make_corpus(quirks=False, extra_samples=600, seed=3)
+    result = protocol.audit(corpus, "ci", "test", n_candidates=4)
+    contexts, r1 = result["contexts"], "R4@1"
+    assert contexts == 603 and 0 < result["share_outside"] < 1
+    chance = result["chance"][r1]
+    width = binomial_half_width(chance, contexts)
+    for metric in (r1, f"expected {r1}"):
+        assert abs(result["position"]["random"][metric] - chance) < width
+    first9 = result["position"]["first9"]
+    assert first9[f"expected {r1}"] == pytest.approx(result["ceiling"][r1])
+    assert abs(first9[r1] - result["ceiling"][r1]) < binomial_half_width(result["ceiling"][r1], contexts)
+    assert result["ceiling"][r1] > chance + 2 * width  # the leak is far above chance
+
+
+def test_audit_rows_and_text(corpus):
+    result = protocol.audit(corpus, "ci", "test", n_candidates=5)
+    rows = {row["quantity"]: row for row in protocol.audit_rows(result)}
+    assert rows["share of contexts whose answer lies outside its set's first 5"]["value"] == pytest.approx(1 / 3)
+    assert rows["no-dialog ceiling under first9, R5@1"]["chance"] == pytest.approx(1 / 5)
+    assert rows["position scorer under first9, expected R5@1"]["value"] == pytest.approx(1 / 3 + 2 / 15)
+    text = protocol.format_audit(result)
+    assert "3 contexts" in text and "position scorer under random, R5@1" in text
+
