@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srs_lib.analysis import protocol
+from srs_lib.analysis import comparison, protocol
 from srs_lib.analysis.metrics import binomial_half_width
 from srs_lib.layers.masking import MASK_VALUE
 
@@ -96,3 +96,13 @@ def test_audit_rows_and_text(corpus):
     text = protocol.format_audit(result)
     assert "3 contexts" in text and "position scorer under random, R5@1" in text
 
+
+def test_the_protocol_entries_of_the_grid():
+    first9 = [e for e in comparison.GRID if e.protocol == "first9"]
+    assert {e.name: e.model for e in first9} == {"context_blind_first9": "context_blind",
+                                                   "srs_first9": "srs"}
+    assert all(e.table == "protocol" for e in first9)
+    assert all(e.protocol == "random" for e in comparison.GRID if e.table != "protocol")
+    assert comparison.label("context_blind", protocol="first9") == "context-blind, first9"
+    assert comparison.label("context_blind") == "context-blind"
+    assert comparison.label("smn", protocol="first9") == "smn+protocol=first9"

@@ -34,10 +34,12 @@ class Entry:
 
     name: str
     label: str
-    table: str  # "table3", "table4", "sanity" or "variant" (ours, shown with Table 4)
+    table: str  # "table3", "table4", "sanity", "variant" (ours, shown with Table 4) or
+    # "protocol" (the audit of the released candidates, chapter 08's last section)
     model: str | None  # None: the random scorer, nothing trained
     ablation: tuple[str, ...] = ()
     parameters: tuple[tuple[str, object], ...] = ()  # more parameters of the chapter
+    protocol: str = "random"  # candidates trained and tested on (srs_lib.training.pipeline)
 
 
 GRID: tuple[Entry, ...] = (
@@ -55,19 +57,24 @@ GRID: tuple[Entry, ...] = (
           parameters=(("sticker_code", "features"),)),
     Entry("context_blind", "context-blind", "sanity", "context_blind"),
     Entry("random", "random", "sanity", None),
+    # the released code's candidates (first 9 of the set), trained and tested on them
+    Entry("context_blind_first9", "context-blind, first9", "protocol", "context_blind",
+          protocol="first9"),
+    Entry("srs_first9", "SRS, first9", "protocol", "srs", protocol="first9"),
 )
 ENTRIES = {entry.name: entry for entry in GRID}
 
 
-def label(model: str, ablation=(), parameters=None) -> str:
-    """The paper's name of a model with ablations ("SRS w/o DIN") and further chapter
-    ``parameters`` (a grid entry's), or the model's own name."""
+def label(model: str, ablation=(), parameters=None, protocol: str = "random") -> str:
+    """The paper's name of a model with ablations ("SRS w/o DIN"), further chapter
+    ``parameters`` and candidate ``protocol`` (a grid entry's), or the model's own name."""
     for entry in GRID:
         if (entry.model == model and set(entry.ablation) == set(ablation)
-                and dict(entry.parameters) == (parameters or {})):
+                and dict(entry.parameters) == (parameters or {}) and entry.protocol == protocol):
             return entry.label
     return "+".join([model, *(f"w/o {a}" for a in ablation),
-                     *(f"{k}={v}" for k, v in (parameters or {}).items())])
+                     *(f"{k}={v}" for k, v in (parameters or {}).items()),
+                     *([f"protocol={protocol}"] if protocol != "random" else [])])
 
 
 def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]:
