@@ -106,3 +106,39 @@ def test_the_protocol_entries_of_the_grid():
     assert comparison.label("context_blind", protocol="first9") == "context-blind, first9"
     assert comparison.label("context_blind") == "context-blind"
     assert comparison.label("smn", protocol="first9") == "smn+protocol=first9"
+
+
+def test_protocol_frame_pairs_each_first9_run_with_its_random_twin(tmp_path, labels):
+    from grid_fixtures import scores_of, write_entry
+
+    for name, quality in (("context_blind", "random"), ("context_blind_first9", "good"),
+                          ("srs", "bad"), ("smn", "good")):
+        write_entry(tmp_path, "ci", name, scores_of(quality, labels), labels)
+    results = comparison.load_results("ci", tmp_path)
+    assert comparison.protocol_twins(results) == [("context_blind", "context_blind_first9")]
+    assert set(comparison.under_protocol(results)) == {"context_blind", "srs", "smn"}
+    assert list(comparison.under_protocol(results, "first9")) == ["context_blind_first9"]
+    frame = comparison.protocol_frame(results)
+    assert list(frame.index) == ["context-blind"]  # srs has no first9 run here
+    row = frame.loc["context-blind"]
+    blind = results["context_blind"].metrics["test"]["R10@1"]
+    assert row[("first9", "R10@1")] == pytest.approx(1.0)
+    assert row[("random", "R10@1")] == pytest.approx(blind)
+    assert row[("first9 − random", "R10@1")] == pytest.approx(1.0 - blind)
+    assert comparison.protocol_frame(comparison.under_protocol(results)).empty
+    # Tables 3 and 4 keep to the paper's protocol
+    assert "context-blind, first9" not in comparison.comparison_frame(results, "table3").index
+
+
+@pytest.mark.parametrize("rate,verdict", [(0.9, "clearly above the no-dialog ceiling"),
+                                          (0.4, "clearly above chance but not above"),
+                                          (0.12, "not clearly above chance")])
+def test_first9_verdict_against_chance_and_the_ceiling(rate, verdict):
+    # 1,000 contexts: the half-widths are at most 0.031
+    assert protocol.first9_verdict(rate, 1000, chance=0.1, ceiling=0.45).startswith(verdict)
+
+
+def test_chance_verdict():
+    # 100 contexts at chance 0.1: the half-width is 0.0588
+    assert protocol.chance_verdict(0.05, 100, 0.1).startswith("at chance")
+    assert protocol.chance_verdict(0.17, 100, 0.1).startswith("away from chance")

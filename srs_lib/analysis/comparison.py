@@ -5,8 +5,8 @@ pipeline (:mod:`srs_lib.experiments.grids` runs it into
 ``results/comparison/<profile>/<entry>/``). This module only reads: :data:`GRID` says what
 each entry is, :func:`load_results` reads a profile's finished entries, and
 :func:`grid_overview`, :func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks`,
-:func:`interval`, :func:`chance_at_1` and :func:`to_html` are what chapters 07, 08, 11 and
-the reproduction report show, through one code path.
+:func:`interval`, :func:`chance_at_1`, :func:`protocol_frame` and :func:`to_html` are what
+chapters 07, 08, 11 and the reproduction report show, through one code path.
 """
 from __future__ import annotations
 
@@ -411,3 +411,44 @@ def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",
                                                     alpha).marker)
         checks.append(check)
     return checks
+
+
+# -- the candidate protocols side by side --------------------------------------------------
+def under_protocol(results: dict[str, EntryResult], protocol: str = "random") -> dict[str, EntryResult]:
+    """The entries of a grid trained and tested under ``protocol`` (the paper's ``random``
+    by default: every row of Tables 3 and 4)."""
+    return {name: r for name, r in results.items() if r.entry.protocol == protocol}
+
+
+def protocol_twins(results: dict[str, EntryResult]) -> list[tuple[str, str]]:
+    """``(random entry, first9 entry)`` for each finished ``first9`` entry of a grid whose
+    twin (same model, ablation and parameters under ``random``) finished too, grid order."""
+    twins = []
+    for name, result in results.items():
+        entry = result.entry
+        if entry.protocol != "first9":
+            continue
+        for other, candidate in results.items():
+            e = candidate.entry
+            if (e.protocol == "random" and e.model == entry.model and e.ablation == entry.ablation
+                    and e.parameters == entry.parameters):
+                twins.append((other, name))
+                break
+    return twins
+
+
+def protocol_frame(results: dict[str, EntryResult], metrics_shown=("R10@1", "MAP")):
+    """Each model trained and tested under both protocols (:func:`protocol_twins`), as a
+    pandas DataFrame indexed by the random entry's label, columns ``(protocol, metric)``
+    for ``random`` and ``first9`` and ``first9 − random``. Empty when no pair finished."""
+    import pandas as pd
+
+    rows, labels = [], []
+    for random_name, first9_name in protocol_twins(results):
+        a, b = results[random_name].metrics["test"], results[first9_name].metrics["test"]
+        rows.append([a[m] for m in metrics_shown] + [b[m] for m in metrics_shown]
+                    + [b[m] - a[m] for m in metrics_shown])
+        labels.append(results[random_name].entry.label)
+    columns = pd.MultiIndex.from_product([["random", "first9", "first9 − random"], list(metrics_shown)],
+                                         names=["protocol", "metric"])
+    return pd.DataFrame(rows, columns=columns, index=pd.Index(labels, name="model"))

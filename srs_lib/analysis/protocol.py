@@ -42,7 +42,7 @@ import json
 
 import numpy as np
 
-from srs_lib.analysis.metrics import ranking_metrics
+from srs_lib.analysis.metrics import binomial_half_width, ranking_metrics
 from srs_lib.analysis.reference import chance_levels, tie_broken
 from srs_lib.layers.masking import MASK_VALUE
 from srs_lib.training.config import PROTOCOLS, profile_config
@@ -167,6 +167,27 @@ def audit(base_path, profile: str = "ci", split: str = "release_test.json", *,
     return result
 
 
+def first9_verdict(rate: float, contexts: int, chance: float, ceiling: float, z: float = 1.96) -> str:
+    """What an R_n@1 measured under ``first9`` shows, against chance and the no-dialog
+    ``ceiling``, with the normal-approximation interval of
+    :func:`~srs_lib.analysis.metrics.binomial_half_width`."""
+    low = rate - binomial_half_width(rate, contexts, z)
+    if low > ceiling:
+        return "clearly above the no-dialog ceiling: more than the protocol gives away"
+    if low > chance:
+        return ("clearly above chance but not above the no-dialog ceiling: no more than the "
+                "protocol gives away without the dialog")
+    return "not clearly above chance: this run did not learn even the protocol's leak"
+
+
+def chance_verdict(rate: float, contexts: int, chance: float, z: float = 1.96) -> str:
+    """Whether an R_n@1 over ``contexts`` lies within the 95% interval around ``chance``
+    (:func:`~srs_lib.analysis.metrics.binomial_half_width` at chance)."""
+    if abs(rate - chance) <= binomial_half_width(chance, contexts, z):
+        return "at chance (within the 95% interval around it)"
+    return "away from chance (outside the 95% interval around it)"
+
+
 def audit_rows(result: dict) -> list[dict]:
     """The audit as rows ``{"quantity", "value", "chance"}`` (chance None where it has none)."""
     n = result["n_candidates"]
@@ -183,6 +204,13 @@ def audit_rows(result: dict) -> list[dict]:
                          "value": metrics[metric],
                          "chance": result["chance"]["MAP" if metric == "MAP" else r1]})
     return rows
+
+
+def audit_frame(result: dict):
+    """:func:`audit_rows` as a pandas DataFrame indexed by quantity."""
+    import pandas as pd
+
+    return pd.DataFrame(audit_rows(result)).set_index("quantity")
 
 
 def format_audit(result: dict) -> str:
