@@ -31,7 +31,9 @@ real candidates,
 ``n`` stickers or more); the position scorer's *expected* R10@1 (ties in expectation,
 :func:`expected_hits_at_1`) equals it exactly, its tie-broken R10@1 within sampling noise.
 A ``first9`` score is only evidence of reading the dialog by how far it exceeds this
-ceiling, not chance.
+ceiling, not chance. It is the ceiling of what the *protocol* gives away: a dialog-free
+scorer that also knows which stickers are popular answers can add what popularity gives
+on the inside contexts (the popularity scorer of :mod:`srs_lib.analysis.reference`).
 
 ``python -m srs_lib protocol --base_path DIR`` prints the audit.
 """
