@@ -97,7 +97,7 @@ if epochs is not None:
     changes["epochs"] = float(epochs)
 extra = {"sticker_code": sticker_code} if sticker_code is not None else {}
 config = profile_config(profile, **changes, **extra)
-label = comparison.label(model, ablation, extra)
+label = comparison.label(model, ablation, extra, candidate_protocol)
 exp_name = exp_name or "-".join([model, *(f"wo-{a}" for a in ablation), *extra.values(),
                                  profile, candidate_protocol, f"seed{seed}"])
 if fresh:

@@ -74,6 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("srs_lib.training.bench", "training, evaluation and loader throughput and peak memory"),
     "diagnose": ("srs_lib.analysis.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
     "reference": ("srs_lib.analysis.reference", "reference scorers of a corpus: chance, popularity, oracles, cue words"),
+    "protocol": ("srs_lib.analysis.protocol", "the released first9 candidate protocol audited: what a score needs no dialog for"),
     "experiments": ("srs_lib.experiments.command", "execute the chapters with papermill, run the grids, build the book"),
 }
 

@@ -75,7 +75,8 @@ def test_random_entry_end_to_end(make_corpus, tmp_path):
 @pytest.mark.parametrize("profile,entry,expected", [
     ("cpu", "srs_features", {"epochs": 1, "sticker_code": "features"}),
     ("cpu", "srs_wo_din", {"epochs": 1, "ablation": ["din"]}),
-    ("ci", "srs", {"ablation": []}),
+    ("ci", "srs", {"ablation": [], "candidate_protocol": "random"}),
+    ("ci", "context_blind_first9", {"model": "context_blind", "candidate_protocol": "first9"}),
 ])
 def test_entries_run_the_chapter_with_the_grid_budget_and_their_parameters(
         tmp_path, monkeypatch, profile, entry, expected):

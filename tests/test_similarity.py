@@ -189,6 +189,17 @@ def test_a_grid_whose_candidates_differ_or_whose_corpus_changed_is_refused(tmp_p
     assert not grouped and refused["ci"].startswith("the ci profile's corpus is now")
 
 
+def test_first9_entries_are_left_out_of_the_grouping(tmp_path, clean_corpus):
+    """An entry tested on the released first9 candidates has other candidates than the
+    grid's random ones: the grid is grouped from its random entries, not refused."""
+    _, _, _, slots = _grid(tmp_path, clean_corpus, None)
+    moved = ((slots + 1) % 2).astype(slots.dtype)
+    grid, *_ = _grid(tmp_path, clean_corpus, moved, entries=("srs_first9",))
+    assert set(grid) == {"srs", "mrfn", "srs_first9"}
+    grouped, refused = similarity.profiles_grouped({"paper": grid})
+    assert not refused and set(grouped["paper"].results) == {"srs", "mrfn"}
+
+
 # -- the figure ----------------------------------------------------------------------------
 def test_the_figure_has_a_panel_per_grouping_and_the_papers_reading():
     values = np.linspace(0.1, 0.9, 10)

@@ -5,8 +5,8 @@ pipeline (:mod:`srs_lib.experiments.grids` runs it into
 ``results/comparison/<profile>/<entry>/``). This module only reads: :data:`GRID` says what
 each entry is, :func:`load_results` reads a profile's finished entries, and
 :func:`grid_overview`, :func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks`,
-:func:`interval`, :func:`chance_at_1` and :func:`to_html` are what chapters 07, 08, 11 and
-the reproduction report show, through one code path.
+:func:`interval`, :func:`chance_at_1`, :func:`protocol_frame` and :func:`to_html` are what
+chapters 07, 08, 11 and the reproduction report show, through one code path.
 """
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ class Entry:
 
     name: str
     label: str
-    table: str  # "table3", "table4", "sanity" or "variant" (ours, shown with Table 4)
+    table: str  # "table3", "table4", "sanity", "variant" (ours, shown with Table 4) or
+    # "protocol" (the audit of the released candidates, chapter 08's last section)
     model: str | None  # None: the random scorer, nothing trained
     ablation: tuple[str, ...] = ()
     parameters: tuple[tuple[str, object], ...] = ()  # more parameters of the chapter
+    protocol: str = "random"  # candidates trained and tested on (srs_lib.training.pipeline)
 
 
 GRID: tuple[Entry, ...] = (
@@ -55,19 +57,24 @@ GRID: tuple[Entry, ...] = (
           parameters=(("sticker_code", "features"),)),
     Entry("context_blind", "context-blind", "sanity", "context_blind"),
     Entry("random", "random", "sanity", None),
+    # the released code's candidates (first 9 of the set), trained and tested on them
+    Entry("context_blind_first9", "context-blind, first9", "protocol", "context_blind",
+          protocol="first9"),
+    Entry("srs_first9", "SRS, first9", "protocol", "srs", protocol="first9"),
 )
 ENTRIES = {entry.name: entry for entry in GRID}
 
 
-def label(model: str, ablation=(), parameters=None) -> str:
-    """The paper's name of a model with ablations ("SRS w/o DIN") and further chapter
-    ``parameters`` (a grid entry's), or the model's own name."""
+def label(model: str, ablation=(), parameters=None, protocol: str = "random") -> str:
+    """The paper's name of a model with ablations ("SRS w/o DIN"), further chapter
+    ``parameters`` and candidate ``protocol`` (a grid entry's), or the model's own name."""
     for entry in GRID:
         if (entry.model == model and set(entry.ablation) == set(ablation)
-                and dict(entry.parameters) == (parameters or {})):
+                and dict(entry.parameters) == (parameters or {}) and entry.protocol == protocol):
             return entry.label
     return "+".join([model, *(f"w/o {a}" for a in ablation),
-                     *(f"{k}={v}" for k, v in (parameters or {}).items())])
+                     *(f"{k}={v}" for k, v in (parameters or {}).items()),
+                     *([f"protocol={protocol}"] if protocol != "random" else [])])
 
 
 def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]:
@@ -404,3 +411,44 @@ def ordering_checks(results: dict[str, EntryResult], metric: str = "R10@1",
                                                     alpha).marker)
         checks.append(check)
     return checks
+
+
+# -- the candidate protocols side by side --------------------------------------------------
+def under_protocol(results: dict[str, EntryResult], protocol: str = "random") -> dict[str, EntryResult]:
+    """The entries of a grid trained and tested under ``protocol`` (the paper's ``random``
+    by default: every row of Tables 3 and 4)."""
+    return {name: r for name, r in results.items() if r.entry.protocol == protocol}
+
+
+def protocol_twins(results: dict[str, EntryResult]) -> list[tuple[str, str]]:
+    """``(random entry, first9 entry)`` for each finished ``first9`` entry of a grid whose
+    twin (same model, ablation and parameters under ``random``) finished too, grid order."""
+    twins = []
+    for name, result in results.items():
+        entry = result.entry
+        if entry.protocol != "first9":
+            continue
+        for other, candidate in results.items():
+            e = candidate.entry
+            if (e.protocol == "random" and e.model == entry.model and e.ablation == entry.ablation
+                    and e.parameters == entry.parameters):
+                twins.append((other, name))
+                break
+    return twins
+
+
+def protocol_frame(results: dict[str, EntryResult], metrics_shown=("R10@1", "MAP")):
+    """Each model trained and tested under both protocols (:func:`protocol_twins`), as a
+    pandas DataFrame indexed by the random entry's label, columns ``(protocol, metric)``
+    for ``random`` and ``first9`` and ``first9 − random``. Empty when no pair finished."""
+    import pandas as pd
+
+    rows, labels = [], []
+    for random_name, first9_name in protocol_twins(results):
+        a, b = results[random_name].metrics["test"], results[first9_name].metrics["test"]
+        rows.append([a[m] for m in metrics_shown] + [b[m] for m in metrics_shown]
+                    + [b[m] - a[m] for m in metrics_shown])
+        labels.append(results[random_name].entry.label)
+    columns = pd.MultiIndex.from_product([["random", "first9", "first9 − random"], list(metrics_shown)],
+                                         names=["protocol", "metric"])
+    return pd.DataFrame(rows, columns=columns, index=pd.Index(labels, name="model"))

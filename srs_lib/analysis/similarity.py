@@ -220,9 +220,13 @@ class GridGroups:
 def profiles_grouped(grids: dict[str, dict], **options) -> tuple[dict[str, GridGroups], dict[str, str]]:
     """``({profile: GridGroups}, {profile: why not})`` for the grids of
     :func:`srs_lib.analysis.comparison.load_profiles`: each grid whose candidates could be
-    rebuilt, and the reason for each that could not."""
+    rebuilt, and the reason for each that could not. Only the entries under the paper's
+    ``random`` candidates are grouped (:func:`~srs_lib.analysis.comparison.under_protocol`)."""
     grouped, refused = {}, {}
     for profile, results in grids.items():
+        # the entries tested on the paper's candidates: the similarities are those of
+        # their candidates (first9 entries were tested on others)
+        results = comparison.under_protocol(results, "random")
         shown = {n: r for n, r in results.items() if r.entry.table in SHOWN_TABLES}
         try:
             grouped[profile] = GridGroups(profile, shown, grid_similarity(profile, results, **options))

@@ -15,7 +15,9 @@ training budget, into ``results/comparison/<profile>/<entry>/``:
                              torch threads, date, wall time.
 
 An entry whose ``metrics.json`` exists is skipped (``--force`` re-runs it); a failed entry
-is reported and the others still run. The ``random`` entry trains nothing: it scores the
+is reported and the others still run. An entry's candidate protocol (``Entry.protocol``,
+``random`` unless it says ``first9``) is chapter 07's ``candidate_protocol``: the
+candidates it trains and is tested on. The ``random`` entry trains nothing: it scores the
 same test candidates with seeded random numbers. :mod:`srs_lib.analysis.comparison` reads
 the results back.
 """
@@ -95,6 +97,7 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
         chapter_parameters = {**parameters, "model": entry.model, "ablation": list(entry.ablation),
                               "seed": GRID_SEED, "log_root": os.path.relpath(logs, BOOK),
                               "exp_name": entry.name, "fresh": True,
+                              "candidate_protocol": entry.protocol,
                               **GRID_BUDGET.get(parameters["profile"], {}),
                               **dict(entry.parameters)}
         run = execute_chapter(CHAPTER, chapter_parameters, out / f"{CHAPTER}.ipynb",
@@ -107,7 +110,7 @@ def run_entry(entry: Entry, parameters: dict, out: Path, *, progress: bool = Tru
                     shutil.copy2(logs / entry.name / name, out / name)
     write_json_atomically(out / "run.json", {
         "entry": entry.name, "label": entry.label, "model": entry.model,
-        "ablation": list(entry.ablation), "status": status, "error": error,
+        "ablation": list(entry.ablation), "protocol": entry.protocol, "status": status, "error": error,
         "parameters": chapter_parameters or {**parameters, "seed": GRID_SEED},
         "corpus": corpus_description(base_path),
         "commit": commit,
