@@ -212,3 +212,16 @@ def test_small_cnn_bn_normalises_every_convolution_and_tracks_statistics():
     np.testing.assert_array_equal(ops.convert_to_numpy(moving), before)  # inference: unchanged
     encoder(stickers, training=True)
     assert not np.allclose(ops.convert_to_numpy(moving), before)  # training: updated
+
+
+def test_o_may_come_from_the_last_map_which_o_flat_pools():
+    from srs_lib.layers import StickerEncoder
+
+    stickers = np.random.default_rng(0).integers(0, 256, (2, 3, 48, 48, 3)).astype("uint8")
+    middle = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=48)
+    last = StickerEncoder(5, hidden=8, backbone="small_cnn", image_size=48, feature_map="last")
+    assert tuple(middle(stickers)[0].shape) == (2, 3, 6, 6, 8)
+    assert tuple(last(stickers)[0].shape) == (2, 3, 3, 3, 8)
+    assert StickerEncoder.from_config(last.get_config()).feature_map == "last"
+    with pytest.raises(ValueError, match="feature_map"):
+        StickerEncoder(5, backbone="small_cnn", feature_map="top")

@@ -65,6 +65,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                  {"sticker_code": "features", "backbone_lr_scale": 0.0}),
     "features_pooled": ('sticker_code="pooled" (the CNN\'s O_flat as the single unit of O)',
                         {"sticker_code": "pooled"}),
+    "features_last_map": ("the CNN's own features, O from its last map (the one O_flat "
+                          "pools and the emoji loss trains) instead of the third",
+                          {"sticker_code": "features", "feature_map": "last"}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }

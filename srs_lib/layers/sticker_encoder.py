@@ -38,6 +38,7 @@ from srs_lib.weights import is_named, resolve_weights
 BACKBONES = ("inception_v3", "small_cnn", "small_cnn_bn")
 CODES = ("features", "pooled", "emoji")
 RANKING_STOPS = ("none", "backbone", "encoder")
+FEATURE_MAPS = ("middle", "last")
 EMOJI_CODE_EPSILON = 1e-6
 DEFAULT_IMAGE_SIZE = {"inception_v3": 128, "small_cnn": 64, "small_cnn_bn": 64}
 SMALL_CNN_FILTERS = (32, 64, 128, 256)
@@ -136,6 +137,10 @@ class StickerEncoder(keras.layers.Layer):
             "pooled" (O_flat as the single unit of O, p = 1: the grid left out) or "emoji"
             (a fixed code of the predicted emoji as O_flat and as the single unit of O;
             see the module docstring). "pooled" and "emoji" are diagnostics.
+        feature_map: which of the backbone's maps O comes from: "middle" (the paper's
+            mixed7 of Inception-v3; the small CNN's third convolution) or "last" (the map
+            that O_flat pools and the emoji loss therefore trains: mixed10, the small
+            CNN's fourth convolution). A diagnostic.
         ranking_stop: where the ranking loss's gradient stops on its way into the layer:
             "none" (the paper: it trains every weight), "backbone" (not into the backbone,
             which learns from the emoji loss alone; the projections learn from both) or
@@ -152,13 +157,17 @@ class StickerEncoder(keras.layers.Layer):
     """
 
     def __init__(self, n_emoji, hidden=100, backbone="inception_v3", image_size=None,
-                 backbone_weights=None, code="features", ranking_stop="none", **kwargs):
+                 backbone_weights=None, code="features", ranking_stop="none",
+                 feature_map="middle", **kwargs):
         super().__init__(**kwargs)
         if code not in CODES:
             raise ValueError(f"code must be one of {CODES}, got {code!r}.")
         if ranking_stop not in RANKING_STOPS:
             raise ValueError(f"ranking_stop must be one of {RANKING_STOPS}, got {ranking_stop!r}.")
+        if feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {feature_map!r}.")
         self.code = code
+        self.feature_map = feature_map
         self.ranking_stop = ranking_stop
         self.n_emoji = n_emoji
         self.hidden = hidden
@@ -167,6 +176,8 @@ class StickerEncoder(keras.layers.Layer):
         self.backbone_weights = backbone_weights
         self.backbone_model = build_backbone(backbone, self.image_size, backbone_weights)
         map_shape, top_shape = (tuple(output.shape) for output in self.backbone_model.outputs)
+        if feature_map == "last":
+            map_shape = top_shape
         # The emoji code is one vector per sticker: O is then a single unit (p = 1).
         self.grid_size = map_shape[1] if code == "features" else 1
         self._map_channels, self._top_channels = map_shape[-1], top_shape[-1]
@@ -204,6 +215,8 @@ class StickerEncoder(keras.layers.Layer):
         leading = tuple(shape[:-3])
         images = self.preprocess(ops.reshape(inputs, (-1, *shape[-3:])))
         feature_map, top = self.backbone_model(images, training=training)
+        if self.feature_map == "last":
+            feature_map = top
         pooled = ops.mean(top, axis=(1, 2))
         sticker_vector = self.vector_norm(self.pooled_projection(pooled))
         emoji_logits = self.emoji_head(sticker_vector)
@@ -249,6 +262,7 @@ class StickerEncoder(keras.layers.Layer):
             "backbone_weights": self.backbone_weights,
             "code": self.code,
             "ranking_stop": self.ranking_stop,
+            "feature_map": self.feature_map,
         })
         return config
 

@@ -53,6 +53,7 @@ def _check(name: str, value, *, low=None, above=None, below=None, none: bool = F
 #: :data:`srs_lib.training.losses.HINGE_REDUCTIONS`).
 STICKER_CODES = ("features", "pooled", "emoji")
 RANKING_STOPS = ("none", "backbone", "encoder")
+FEATURE_MAPS = ("middle", "last")
 HINGE_REDUCTIONS = ("sum", "mean")
 
 
@@ -100,6 +101,9 @@ class TrainConfig:
     ranking_stop: str = "none"
     """Where the ranking loss's gradient stops in the sticker encoder: "none" (the paper),
     "backbone" or "encoder" (see :class:`~srs_lib.layers.StickerEncoder`)."""
+    feature_map: str = "middle"
+    """Which backbone map O comes from: "middle" (the paper's mixed7) or "last" (the map
+    O_flat pools; see :class:`~srs_lib.layers.StickerEncoder`)."""
     classify: bool = True
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000
@@ -143,6 +147,7 @@ class TrainConfig:
         _check("protocol", self.protocol, choices=PROTOCOLS)
         _check("sticker_code", self.sticker_code, choices=STICKER_CODES)
         _check("ranking_stop", self.ranking_stop, choices=RANKING_STOPS)
+        _check("feature_map", self.feature_map, choices=FEATURE_MAPS)
         _check("hinge_reduction", self.hinge_reduction, choices=HINGE_REDUCTIONS)
         _check("backbone_lr_scale", self.backbone_lr_scale, low=0)
         _check("mixed_precision", self.mixed_precision, choices=("auto", "on", "off"))
