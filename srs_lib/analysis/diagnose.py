@@ -65,6 +65,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                  {"sticker_code": "features", "backbone_lr_scale": 0.0}),
     "features_pooled": ('sticker_code="pooled" (the CNN\'s O_flat as the single unit of O)',
                         {"sticker_code": "pooled"}),
+    "features_lr_3e-4": ("the CNN's own features, the learning rate 3e-4 → 3e-5 instead of "
+                         "1e-3 → 1e-4",
+                         {"sticker_code": "features", "learning_rate": 3e-4,
+                          "end_learning_rate": 3e-5}),
     "features_last_map": ("the CNN's own features, O from its last map (the one O_flat "
                           "pools and the emoji loss trains) instead of the third",
                           {"sticker_code": "features", "feature_map": "last"}),
