@@ -213,8 +213,9 @@ for name, key in (("share_word", "word (rows of the picture)"), ("share_unit", "
 # > our layer passes them through a softmax over the real words and over the $p^2$ units
 # > first, so that $l$ and $r$ are convex combinations of word states and sticker units,
 # > whose scale does not grow with the utterance's length or the grid's size (the released
-# > code normalised too). `SRS(softmax_attention=False)` gives the paper's version; the
-# > row `raw_attention` of `python -m srs_lib diagnose` trains it (chapter 07).
+# > code normalised too). `SRS(softmax_attention=False)` gives the paper's version; trained
+# > so on the `cpu` profile SRS stays near chance where the default learns (the rows
+# > `raw_attention` and `defaults` of `python -m srs_lib diagnose`, chapter 07).
 #
 # The same weights with the raw scores, on every (candidate, utterance) pair of our
 # context: with raw $\tau^u$ the length of $l$ (left) swings with the number of words and

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from srs_lib.analysis import diagnose
+from srs_lib.analysis import comparison, diagnose
 from srs_lib.cli import main
 
 
@@ -107,21 +107,56 @@ def test_representations_are_recorded_beside_the_runs(make_corpus, tmp_path, cap
         main(argv[:-2] + ["--representations"])
 
 
-def test_the_committed_diagnosis_supports_what_the_docstrings_say():
-    """SRS's docstring, StickerEncoder's, AttentiveModule's and chapters 04-07 read the
-    committed cpu diagnosis in words; the words must still match its numbers."""
+def _committed(name: str) -> dict:
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "results" / "diagnostics" / "cpu.json"
-    runs = {name: row["validation"]["R10@1"] for name, row in json.loads(path.read_text())["runs"].items()}
-    assert set(runs) == set(diagnose.VARIANTS)
+    path = Path(__file__).resolve().parent.parent / "results" / "diagnostics" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def test_the_committed_diagnosis_supports_what_the_docstrings_say():
+    """SRS's docstring, StickerEncoder's, AttentiveModule's, DeepInteraction's and chapters
+    05-07 read the two committed cpu diagnoses in words; the words must match the numbers."""
+    printed, features = _committed("cpu"), _committed("sticker_features")
+    assert printed["profile"] == features["profile"] == "cpu"
+    assert features["corpus"] == comparison.profile_corpus("cpu")  # today's corpus
+    assert all(row["corpus"] == features["corpus"] for row in features["runs"].values())
+    # Every variant ran in one of the two; cpu.json's features_code is today's "features".
+    assert set(diagnose.VARIANTS) <= set(printed["runs"]) | set(features["runs"])
+    assert set(features["runs"]) <= set(diagnose.VARIANTS)
     at_chance = 0.15
-    assert runs["defaults"] > 0.3
+
+    old = {name: row["validation"]["R10@1"] for name, row in printed["runs"].items()}
+    assert old["defaults"] > 0.3
     for name in ("sigmoid_score", "words_not_integrated", "all_printed_forms", "shared_adam",
                  "features_code"):
-        assert runs[name] < at_chance, name
-    assert at_chance < runs["paper_attention"] < runs["defaults"] - 0.1  # learns, far behind
-    assert abs(runs["paper_submult"] - runs["defaults"]) < 0.05  # as well as the released form
+        assert old[name] < at_chance, name
+    assert at_chance < old["paper_attention"] < old["defaults"] - 0.1  # learns, far behind
+    assert abs(old["paper_submult"] - old["defaults"]) < 0.05  # as well as the released form
+
+    new = {name: row["validation"]["R10@1"] for name, row in features["runs"].items()}
+    assert new["defaults"] > 0.25
+    assert new["raw_attention"] < at_chance  # the paper's raw τ: near chance
+    for name in new:
+        if name.startswith("features"):  # no lever tried lets the CNN's own features learn
+            assert new[name] < at_chance, name
+    assert max(p["R10@1"] for p in features["runs"]["features_long"]["curve"]) < at_chance
+
+
+def test_the_committed_representations_support_what_chapter_07_says():
+    """At the hand-over, O_flat follows the expression far more than chance and O barely;
+    the emoji code follows it most; no representation follows the accent."""
+    shares = _committed("sticker_features")["representations"]
+
+    def lift(code, output, meaning):
+        found = shares[code][output][meaning]
+        return found["explained"] - found["shuffled"]
+
+    assert lift("features", "O_flat", "expression") > 0.2
+    assert lift("features", "O", "expression") < 0.1
+    assert lift("emoji", "O_flat", "expression") > lift("features", "O_flat", "expression")
+    for code, output in (("emoji", "O_flat"), ("features", "O_flat"), ("features", "O")):
+        assert abs(lift(code, output, "accent")) < 0.05
 
 
 def test_a_generated_corpus_gives_each_sticker_its_parts_as_meanings(tmp_path):

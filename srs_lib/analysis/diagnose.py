@@ -208,6 +208,7 @@ def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
                          f"choose from {', '.join(VARIANTS)}")
     path = Path(json_out) if json_out else None
     corpus = corpus_description(base_path)
+    commit = current_commit()  # the code this process runs, whatever is committed later
     record = _read_record(path, profile, corpus)
     for i, name in enumerate(names, 1):
         tag = f"[diagnose {i}/{len(names)}] {name}"
@@ -217,7 +218,7 @@ def run_diagnosis(base_path, names=None, *, profile: str = "cpu", json_out=None,
             record["runs"][name] = done
             continue
         print(f"{tag}: {VARIANTS[name][0]} ...", flush=True)
-        started = {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M")}
+        started = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}
         row = {**run_variant(name, base_path, profile, **options), **started,
                "corpus": corpus, "machine": machine_description()}
         print(f"{tag}: validation R10@1 {row['validation']['R10@1']:.3f} "

@@ -55,8 +55,9 @@ class DeepInteraction(_PairInteraction):
             scores softmax-normalised over the real words and over the p² units, so l and
             r are convex combinations whose scale does not grow with the utterance length
             or the grid size (the released code normalised, too). False: the paper's raw
-            max-pooled scores (the row "raw_attention" of ``python -m srs_lib diagnose``
-            trains SRS with them).
+            max-pooled scores, with which SRS stayed near chance on the ``cpu`` profile
+            where the default learns (the rows "raw_attention" and "defaults" of
+            ``python -m srs_lib diagnose``).
         integrate_words: True (default): Q2 = IF(Q1, l) = FC([Q1; l; Q1 ⊙ l; Q1 + l]),
             the integration of eq. 10 applied to the sticker side and the sticker-aware
             utterance too, so that Q2 holds a direct product of the two (the released

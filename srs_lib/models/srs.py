@@ -41,7 +41,7 @@ class SRS(StickerRanker):
         heads: attention heads in the utterance encoder and fusion Transformer (paper: 1).
         blocks: attentive modules stacked in the utterance encoder (paper: 1).
         softmax_attention: softmax-normalise the interaction attentions τ (default;
-            False is the paper's raw max-pooled τ, which trained unreliably: see
+            False is the paper's raw max-pooled τ, which kept SRS near chance: see
             :class:`DeepInteraction`).
         score_activation: None (default: a raw score, as the released code feeds its
             hinge loss) or "sigmoid" (the paper's ŷ ∈ (0, 1)).
@@ -56,7 +56,8 @@ class SRS(StickerRanker):
     The last four follow the released code rather than the printed equations. ``python -m
     srs_lib diagnose`` measures each printed form on the ``cpu`` profile, one changed back
     per run (600 joint steps, validation R10@1 on 600 contexts, chance about 0.1; the file
-    ``results/diagnostics/cpu.json``, shown in chapter 07). With all four printed forms
+    ``results/diagnostics/cpu.json``, measured on the first embedded corpus with a backbone
+    from random weights, shown in chapter 07). With all four printed forms
     SRS stays at chance. One at a time: the sigmoid score alone keeps it at chance (it
     saturates, so the hinge loss of equation 17 sees almost no difference between
     candidates), and so does the printed Q2, which holds no product of sticker and words;
@@ -64,8 +65,9 @@ class SRS(StickerRanker):
     :class:`AttentiveModule`), SRS learns but is well behind after 600 joint steps; the
     printed SUBMULT learns as well as the released one here, and we keep the released
     form, the one the authors ran. The ``cpu`` profile needs two more changes, measured
-    by the same command: a code of each sticker's predicted emoji instead of the small
-    CNN's own features (``sticker_code="emoji"``, see
+    by the same command (on today's corpus: ``results/diagnostics/sticker_features.json``):
+    a code of each sticker's predicted emoji instead of the small CNN's own features
+    (``sticker_code="emoji"``, see
     :class:`~srs_lib.layers.StickerEncoder`), and one Adam per training stage (see
     :class:`~srs_lib.training.trainer.Trainer`).
     """
