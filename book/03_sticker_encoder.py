@@ -32,6 +32,7 @@ context_index = 0  # the test context whose candidate stickers are encoded
 # training uses, and take the model sizes from the profile.
 
 # %%
+import json
 import math
 
 import emoji
@@ -41,6 +42,7 @@ import numpy as np
 import srs_lib  # selects the torch backend before Keras is imported
 import keras
 from keras import ops
+from myst_nb import glue
 
 from srs_lib.experiments import report
 from srs_lib.layers import StickerEncoder
@@ -51,6 +53,7 @@ from srs_lib.models.summary import format_counts, parameter_counts
 from srs_lib.provenance import corpus_description
 from srs_lib.training.config import profile_config
 from srs_lib.training.pipeline import evaluation_batches
+from srs_lib.weights import is_named, named_folder
 
 keras.utils.set_random_seed(seed)
 config = profile_config(profile)
@@ -119,8 +122,53 @@ for name in BACKBONES:
 # > the paper's features.
 
 # %% [markdown]
-# Encoding the ten candidates of our context (with random weights: the chapter shows what
-# the layer computes, chapter 07 trains it):
+# ## A backbone pretrained on other art
+#
+# The paper starts Inception-v3 from ImageNet. The `cpu` and `ci` profiles start the small
+# CNN from weights of our own, made by `python -m srs_lib pretrain` on a classification of
+# OpenMoji glyphs, art disjoint from the Twemoji art the embedded corpus is drawn from, with
+# none of the corpus's emojis among the classes. They ship with the library, with the
+# provenance read below (the `paper` profile keeps ImageNet; "w/o pretrain" starts either
+# from random weights).
+
+# %%
+if config.pretrained and is_named(config.backbone_weights):
+    provenance = json.loads((named_folder(config.backbone_weights) / "provenance.json").read_text())
+    held_out = provenance["held_out_accuracy"]
+    glue("pretrain_art", f"{provenance['data']['art']} {provenance['data']['version']} "
+         f"({provenance['data']['licence']})", display=False)
+    glue("pretrain_classes", f"{provenance['classes']['count']:,}", display=False)
+    glue("pretrain_images", f"{provenance['images']['train']:,}", display=False)
+    glue("pretrain_held_out", f"{provenance['images']['held_out']:,}", display=False)
+    glue("pretrain_top1", f"{held_out['top1']:.3f}", display=False)
+    glue("pretrain_top5", f"{held_out['top5']:.3f}", display=False)
+    glue("pretrain_chance", f"{held_out['chance']:.4f}", display=False)
+    glue("pretrain_minutes", f"{provenance['wall_time_s'] / 60:.0f}", display=False)
+    curve = held_out["during_training"]
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    ax.plot([c["step"] for c in curve], [c["top1"] for c in curve], marker="o", label="top-1")
+    ax.plot([c["step"] for c in curve], [c["top5"] for c in curve], marker="o", label="top-5")
+    ax.set_xlabel("pretraining step")
+    ax.set_ylabel("held-out accuracy")
+    ax.legend()
+    fig.tight_layout()
+else:  # the paper profile (ImageNet) or "w/o pretrain": the text below does not apply
+    print(f"profile {profile!r} does not start from the library's own pretrained weights")
+    for key in ("art", "classes", "images", "held_out", "top1", "top5", "chance", "minutes"):
+        glue(f"pretrain_{key}", "n/a", display=False)
+
+# %% [markdown]
+# Where the profile uses them: {glue:text}`pretrain_classes` glyph classes of
+# {glue:text}`pretrain_art`, {glue:text}`pretrain_images` training images rendered fresh with
+# augmentation (scale, rotation, colour, backgrounds), {glue:text}`pretrain_minutes` minutes on
+# 2 CPU cores; on {glue:text}`pretrain_held_out` held-out images the top-1 accuracy is
+# {glue:text}`pretrain_top1` and the top-5 {glue:text}`pretrain_top5` (chance
+# {glue:text}`pretrain_chance`). The weights are under CC BY-SA 4.0 like the art they learnt
+# from (`srs_lib/weights/small_cnn_openmoji/LICENSE.md`).
+#
+# Encoding the ten candidates of our context (the backbone as the profile starts it, the
+# projections and the emoji head at random: the chapter shows what the layer computes,
+# chapter 07 trains it):
 
 # %%
 encoder = StickerEncoder(len(corpus.emoji_vocab), hidden=config.hidden, backbone=config.backbone,
@@ -139,10 +187,9 @@ print(f"each sticker becomes p² = {p}² = {p * p} units O_k of width d = {confi
 # field is larger than the cell); the deep interaction network numbers them row by row,
 # $k = \text{row} \cdot p + \text{column}$. The figure shows five of the candidates (top,
 # ground truth framed in green, titled with the emoji label its author gave it) and the
-# length $\lVert O_k \rVert$ of every unit over the same sticker (bottom). With random
-# weights the grid responds to raw brightness, colour and edges, not to what the sticker
-# shows; which cells matter for a reply (the paper's "dancing limbs or streaming eyes") is
-# what training has to teach it.
+# length $\lVert O_k \rVert$ of every unit over the same sticker (bottom), through a
+# projection still at random. Which cells matter for a reply (the paper's "dancing limbs
+# or streaming eyes") is what training has to teach it.
 
 # %%
 def emoji_name(symbol):
@@ -162,7 +209,7 @@ for column, slot in enumerate(shown):
                         vmin=norms.min(), vmax=norms.max())
 axes[0, 0].set_ylabel("candidate sticker")
 axes[1, 0].set_ylabel(f"‖O_k‖ on the {p}×{p} grid")
-fig.colorbar(grid, ax=axes, shrink=0.45, anchor=(0.0, 0.1), label="‖O_k‖ (random weights)")
+fig.colorbar(grid, ax=axes, shrink=0.45, anchor=(0.0, 0.1), label="‖O_k‖ (untrained projection)")
 plt.show()
 
 # %% [markdown]

@@ -225,3 +225,23 @@ def test_o_may_come_from_the_last_map_which_o_flat_pools():
     assert StickerEncoder.from_config(last.get_config()).feature_map == "last"
     with pytest.raises(ValueError, match="feature_map"):
         StickerEncoder(5, backbone="small_cnn", feature_map="top")
+
+
+def test_a_warmer_emoji_code_blends_the_codes_of_more_emojis():
+    from srs_lib.layers import StickerEncoder
+
+    stickers = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3)).astype("uint8")
+    sharp = StickerEncoder(6, hidden=8, backbone="small_cnn", image_size=48, code="emoji")
+    sharp(stickers)
+    warm = StickerEncoder.from_config({**sharp.get_config(), "code_temperature": 50.0})
+    warm(stickers)
+    warm.set_weights(sharp.get_weights())
+    codes = ops.convert_to_numpy(sharp.emoji_codes)
+    sharp_vector = ops.convert_to_numpy(sharp(stickers)[1])
+    warm_vector = ops.convert_to_numpy(warm(stickers)[1])
+    mean_code = codes.mean(axis=0) / np.sqrt(np.mean(codes.mean(axis=0) ** 2))
+    # Hot enough, every sticker gets nearly the (RMS-normalised) mean of all codes.
+    assert np.allclose(warm_vector, mean_code, atol=0.05)
+    assert not np.allclose(sharp_vector, mean_code, atol=0.05)
+    with pytest.raises(ValueError, match="code_temperature"):
+        StickerEncoder(6, backbone="small_cnn", code="emoji", code_temperature=0)

@@ -72,6 +72,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "features_last_map": ("the CNN's own features, O from its last map (the one O_flat "
                           "pools and the emoji loss trains) instead of the third",
                           {"sticker_code": "features", "feature_map": "last"}),
+    "features_pooled_stopped": ('sticker_code="pooled" with the ranking loss stopped before '
+                                "the sticker encoder (O_flat as the emoji stage and the emoji "
+                                "loss make it, never moved by the ranking loss)",
+                                {"sticker_code": "pooled", "ranking_stop": "encoder"}),
+    "emoji_code_soft": ("the emoji code weighted by a posterior at temperature 4 (the codes "
+                        "of several emojis blended)",
+                        {"code_temperature": 4.0}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }

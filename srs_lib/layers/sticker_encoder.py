@@ -151,6 +151,9 @@ class StickerEncoder(keras.layers.Layer):
             mixed7 of Inception-v3; the small CNN's third convolution) or "last" (the map
             that O_flat pools and the emoji loss therefore trains: mixed10, the small
             CNN's fourth convolution). A diagnostic.
+        code_temperature: with code="emoji", the posterior that weights the codes is
+            softmax(logits / code_temperature): 1 (default) is the emoji head's own, larger
+            values blend the codes of more emojis. A diagnostic.
         ranking_stop: where the ranking loss's gradient stops on its way into the layer:
             "none" (the paper: it trains every weight), "backbone" (not into the backbone,
             which learns from the emoji loss alone; the projections learn from both) or
@@ -168,7 +171,7 @@ class StickerEncoder(keras.layers.Layer):
 
     def __init__(self, n_emoji, hidden=100, backbone="inception_v3", image_size=None,
                  backbone_weights=None, code="features", ranking_stop="none",
-                 feature_map="middle", **kwargs):
+                 feature_map="middle", code_temperature=1.0, **kwargs):
         super().__init__(**kwargs)
         if code not in CODES:
             raise ValueError(f"code must be one of {CODES}, got {code!r}.")
@@ -178,6 +181,9 @@ class StickerEncoder(keras.layers.Layer):
             raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {feature_map!r}.")
         self.code = code
         self.feature_map = feature_map
+        if not code_temperature > 0:
+            raise ValueError(f"code_temperature must be positive, got {code_temperature!r}.")
+        self.code_temperature = float(code_temperature)
         self.ranking_stop = ranking_stop
         self.n_emoji = n_emoji
         self.hidden = hidden
@@ -239,7 +245,8 @@ class StickerEncoder(keras.layers.Layer):
         elif self.code == "pooled":
             sticker_map = sticker_vector[:, None, None, :]
         else:
-            posterior = ops.softmax(ops.stop_gradient(ops.cast(emoji_logits, "float32")), axis=-1)
+            posterior = ops.softmax(ops.stop_gradient(ops.cast(emoji_logits, "float32"))
+                                    / self.code_temperature, axis=-1)
             code = ops.matmul(posterior, self.emoji_codes)
             code = code * ops.rsqrt(ops.mean(code * code, axis=-1, keepdims=True)
                                     + EMOJI_CODE_EPSILON)
@@ -273,6 +280,7 @@ class StickerEncoder(keras.layers.Layer):
             "code": self.code,
             "ranking_stop": self.ranking_stop,
             "feature_map": self.feature_map,
+            "code_temperature": self.code_temperature,
         })
         return config
 

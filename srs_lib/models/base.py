@@ -53,6 +53,8 @@ class StickerRanker(keras.Model):
             :class:`~srs_lib.layers.StickerEncoder`).
         feature_map: which backbone map O comes from, "middle" (the paper) or "last"
             (see :class:`~srs_lib.layers.StickerEncoder`).
+        code_temperature: the emoji code's softmax temperature (see
+            :class:`~srs_lib.layers.StickerEncoder`).
         data_config: the data options the model was trained and evaluated with
             (:data:`srs_lib.training.config.DATA_OPTIONS`), saved with it and used by
             nothing in it, so that a ``.keras`` file carries everything its evaluation
@@ -70,7 +72,8 @@ class StickerRanker(keras.Model):
 
     def __init__(self, vocab_size, n_emoji, hidden=100, dropout=0.1, backbone="inception_v3",
                  image_size=None, backbone_weights="imagenet", pretrained=True, classify=True,
-                 sticker_code="features", ranking_stop="none", feature_map="middle", data_config=None,
+                 sticker_code="features", ranking_stop="none", feature_map="middle", code_temperature=1.0,
+                 data_config=None,
                  **kwargs):
         super().__init__(**kwargs)
         self.data_config = dict(data_config) if data_config else None
@@ -78,10 +81,12 @@ class StickerRanker(keras.Model):
         self.backbone, self.backbone_weights = backbone, backbone_weights
         self.pretrained, self.classify, self.sticker_code = pretrained, classify, sticker_code
         self.ranking_stop, self.feature_map = ranking_stop, feature_map
+        self.code_temperature = code_temperature
         self.sticker_encoder = StickerEncoder(
             n_emoji, hidden=hidden, backbone=backbone, image_size=image_size,
             backbone_weights=backbone_weights if pretrained else None, code=sticker_code,
-            ranking_stop=ranking_stop, feature_map=feature_map, name="sticker_encoder")
+            ranking_stop=ranking_stop, feature_map=feature_map,
+            code_temperature=code_temperature, name="sticker_encoder")
         self.image_size = self.sticker_encoder.image_size
 
     @property
@@ -125,7 +130,7 @@ class StickerRanker(keras.Model):
             "backbone_weights": self.backbone_weights, "pretrained": self.pretrained,
             "classify": self.classify, "sticker_code": self.sticker_code,
             "ranking_stop": self.ranking_stop, "feature_map": self.feature_map,
-            "data_config": self.data_config,
+            "code_temperature": self.code_temperature, "data_config": self.data_config,
         })
         config.update({name: getattr(self, name) for name in self.options})
         return config

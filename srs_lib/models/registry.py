@@ -29,5 +29,5 @@ def build_model(config, *, vocab_size: int, n_emoji: int, **changes):
                    image_size=config.image_size, backbone_weights=config.backbone_weights,
                    pretrained=config.pretrained, classify=config.classify,
                    sticker_code=config.sticker_code, ranking_stop=config.ranking_stop,
-                   feature_map=config.feature_map)
+                   feature_map=config.feature_map, code_temperature=config.code_temperature)
     return MODELS[config.model](**{**options, **config.model_options, **changes})

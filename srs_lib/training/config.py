@@ -104,6 +104,9 @@ class TrainConfig:
     feature_map: str = "middle"
     """Which backbone map O comes from: "middle" (the paper's mixed7) or "last" (the map
     O_flat pools; see :class:`~srs_lib.layers.StickerEncoder`)."""
+    code_temperature: float = 1.0
+    """With ``sticker_code="emoji"``: the temperature of the posterior that weights the
+    codes (see :class:`~srs_lib.layers.StickerEncoder`)."""
     classify: bool = True
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000
@@ -130,7 +133,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse values no run can use (``nan`` and ``inf`` among them), naming the option."""
-        for name in ("learning_rate", "end_learning_rate", "decay_epochs", "epochs"):
+        for name in ("learning_rate", "end_learning_rate", "decay_epochs", "epochs", "code_temperature"):
             _check(name, getattr(self, name), above=0)
         _check("clipnorm", self.clipnorm, above=0, none=True)
         _check("margin", self.margin, low=0)
