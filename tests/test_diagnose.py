@@ -141,6 +141,7 @@ def test_the_committed_diagnosis_supports_what_the_docstrings_say():
         if name.startswith("features"):  # no lever tried lets the CNN's own features learn
             assert new[name] < at_chance, name
     assert max(p["R10@1"] for p in features["runs"]["features_long"]["curve"]) < at_chance
+    assert new["emoji_code_soft"] < at_chance < new["defaults"]  # a blended code: near chance
 
 
 def test_the_committed_representations_support_what_chapter_07_says():

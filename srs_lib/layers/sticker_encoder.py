@@ -25,13 +25,14 @@ from the emoji loss alone. On the embedded `small` corpus, SRS with the small CN
 features stayed at chance in every run of the `cpu` budget we made, while with this code it
 learns within a few hundred joint steps (``results/diagnostics/sticker_features.json``,
 shown in chapter 07: the row "defaults" against "features" and its variants, the hinge
-averaged, the backbone frozen, O pooled to O_flat, O from the last map, a lower learning
-rate, 1,500 joint steps). At the hand-over to the joint stage O_flat already follows the
-stickers' expressions within a set well above chance and O barely
-(``diagnose --representations``); the emoji code follows them a little more, and it is
-the same vector for every sticker of one predicted emoji, which the ranker learns from
-within a few hundred steps and from the dense features not in 1,500. Why, and what would
-let the paper's features train at this budget, is still open.
+averaged, the backbone frozen, O pooled to O_flat and never moved by the ranking loss, O
+from the last map, a lower learning rate, 1,500 joint steps). At the hand-over to the
+joint stage O_flat already follows the stickers' expressions within a set well above
+chance and O barely (``diagnose --representations``); the emoji code follows them a
+little more, and it is the same vector for every sticker of one predicted emoji. Blended
+at temperature 4 (``code_temperature``, the row "emoji_code_soft"), the emoji code stays
+near chance too: at this budget the ranker learns from a categorical code, not from
+graded ones. What would let the paper's features train here is still open.
 
 `feature_map="last"` (a diagnostic) takes O from the backbone's last map, the one O_flat
 pools, instead of the middle one.
