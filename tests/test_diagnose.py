@@ -100,6 +100,10 @@ def test_representations_are_recorded_beside_the_runs(make_corpus, tmp_path, cap
             assert set(found) == {"across_sets", "label"}  # no synth_info.json: labels only
             assert 0.0 <= found["across_sets"] <= 1.0 + 1e-9
             assert all(0.0 <= found["label"][k] <= 1.0 + 1e-9 for k in ("explained", "shuffled"))
+    for code in ("emoji", "features"):
+        accuracy = shares[code]["emoji_accuracy"]
+        assert set(accuracy) == {"held_out", "seen", "held_out_stickers", "majority_label"}
+        assert 0 <= accuracy["held_out"] <= 1 and 0 <= accuracy["seen"] <= 1
     frame = diagnose.representation_frame(record)
     assert list(frame.index) == [("emoji", "O_flat"), ("emoji", "O"), ("features", "O_flat"), ("features", "O")]
     assert "within sets: label" in capsys.readouterr().out
@@ -171,3 +175,32 @@ def test_a_generated_corpus_gives_each_sticker_its_parts_as_meanings(tmp_path):
     assert all(len(v) == len(cache.keys) for v in meanings.values())
     assert "none" not in meanings["expression"]  # every sticker has an expression
     assert "none" in meanings["accent"] and len(set(meanings["accent"])) > 2
+
+
+def test_emoji_accuracy_counts_held_out_and_seen_stickers_apart():
+    predicted = np.array([0, 1, 1, 2, 0, 3])
+    labels = np.array([0, 1, 2, 2, 0, -1])  # the last sticker's emoji is outside the vocabulary
+    found = diagnose.emoji_accuracy(predicted, labels, [2, 3, 4, 5])
+    assert found == {"held_out": 2 / 3, "seen": 1.0, "held_out_stickers": 3,
+                     "majority_label": 2 / 3}
+
+
+def test_held_out_stickers_never_show_their_emoji_to_the_emoji_loss(make_corpus, tmp_path):
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.trainer import Trainer
+
+    config = profile_config("ci", emoji_held_out=0.5, steps=2)
+    trainer = Trainer(config, make_corpus(extra_samples=30), tmp_path, "held", verbose=False)
+    held = np.zeros(len(trainer.row_emoji), dtype=bool)
+    held[trainer.emoji_held_out_rows] = True
+    assert 0 < held.sum() < len(held)
+    seen_held = seen_other = 0
+    for batch in range(len(trainer.train_batches)):
+        index, rows, labels = trainer.train_batches.plan(batch)
+        emoji = trainer.train_batches.targets(index, rows, labels)["emoji"]
+        real = rows >= 0
+        assert (emoji[real & held[np.maximum(rows, 0)]] == -1).all()
+        seen_held += int((real & held[np.maximum(rows, 0)]).sum())
+        seen_other += int((emoji[real & ~held[np.maximum(rows, 0)]] >= 0).sum())
+    assert seen_held > 0 and seen_other > 0  # held stickers are still candidates, unlabelled
+    assert (trainer.eval_batches.row_emoji == trainer.row_emoji).all()  # evaluation keeps them

@@ -170,14 +170,20 @@ def sticker_meanings(base_path, keys, emojis) -> dict[str, list[str]]:
     return meanings
 
 
+#: Share of the stickers held out from the emoji stage of :func:`representation_shares`.
+EMOJI_HELD_OUT = 0.1
+
+
 def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "features"),
                           cache_dir=None, batch: int = 256, verbose: bool = True) -> dict:
     """What the ranker reads at the hand-over to the joint stage: train each sticker code's
     emoji stage alone, encode every cached sticker and measure :func:`variance_shares` of
-    O_flat and of O (its units side by side), by set and by meaning."""
+    O_flat and of O (its units side by side), by set and by meaning; and the emoji head's
+    accuracy on the :data:`EMOJI_HELD_OUT` share of stickers whose emoji the stage never
+    saw, beside its accuracy on the others and the most frequent label's share."""
     result = {}
     for code in codes:
-        config = profile_config(profile, sticker_code=code)
+        config = profile_config(profile, sticker_code=code, emoji_held_out=EMOJI_HELD_OUT)
         config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
                                 eval_limit=100)
         with tempfile.TemporaryDirectory() as logs:
@@ -185,16 +191,19 @@ def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "f
                               cache_dir=cache_dir, verbose=verbose)
             trainer.fit(resume=False)
             cache = trainer.cache
-            maps, vectors = [], []
+            maps, vectors, predicted = [], [], []
             for start in range(0, len(cache), batch):
                 images = np.asarray(cache.images[start:start + batch])
-                sticker_map, vector, _ = trainer.model.encode_stickers(images, training=False)
+                sticker_map, vector, logits = trainer.model.encode_stickers(images, training=False)
                 maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
                 vectors.append(ops.convert_to_numpy(vector))
+                predicted.append(ops.convert_to_numpy(ops.argmax(logits, axis=-1)))
+            labels, held = trainer.row_emoji, trainer.emoji_held_out_rows
         sets = np.array([s for s, _ in cache.keys], dtype=np.int64)
         meanings = sticker_meanings(base_path, cache.keys, cache.emojis)
         result[code] = {"O_flat": variance_shares(np.concatenate(vectors), sets, meanings),
                         "O": variance_shares(np.concatenate(maps), sets, meanings),
+                        "emoji_accuracy": emoji_accuracy(np.concatenate(predicted), labels, held),
                         "emoji_steps": config.emoji_steps, "stickers": len(cache)}
     return result
 
@@ -271,6 +280,23 @@ def _update_record(path: Path, profile: str, corpus: str, update) -> dict:
         update(record)
         write_json_atomically(path, record)
     return record
+
+
+def emoji_accuracy(predicted: np.ndarray, labels: np.ndarray, held_out_rows) -> dict:
+    """The emoji head's top-1 accuracy on the held-out stickers and on the others (stickers
+    with a label in the vocabulary only), with the held-out stickers' count and the share
+    of their most frequent label (what always guessing it would score)."""
+    known = labels >= 0
+    held = np.zeros(len(labels), dtype=bool)
+    held[np.asarray(held_out_rows, dtype=np.int64)] = True
+    held_known, seen_known = held & known, ~held & known
+    majority = (np.bincount(labels[held_known]).max() / held_known.sum()) if held_known.any() else 0.0
+
+    def accuracy(rows):
+        return float((predicted[rows] == labels[rows]).mean()) if rows.any() else 0.0
+
+    return {"held_out": accuracy(held_known), "seen": accuracy(seen_known),
+            "held_out_stickers": int(held_known.sum()), "majority_label": float(majority)}
 
 
 def record_representations(base_path, json_out, *, profile: str = "cpu", **options) -> dict:

@@ -107,6 +107,10 @@ class TrainConfig:
     code_temperature: float = 1.0
     """With ``sticker_code="emoji"``: the temperature of the posterior that weights the
     codes (see :class:`~srs_lib.layers.StickerEncoder`)."""
+    emoji_held_out: float = 0.0
+    """Share of the library's stickers whose emoji the emoji loss never sees (drawn from
+    ``seed``), so that the emoji head can be measured on stickers it did not learn from
+    (``Trainer.emoji_held_out_rows``; ``diagnose --representations``). 0: none."""
     classify: bool = True
     """Emoji-classification loss on (False: the "w/o Classify" ablation, no warm-up stage)."""
     emoji_steps: int = 1000
@@ -153,6 +157,7 @@ class TrainConfig:
         _check("feature_map", self.feature_map, choices=FEATURE_MAPS)
         _check("hinge_reduction", self.hinge_reduction, choices=HINGE_REDUCTIONS)
         _check("backbone_lr_scale", self.backbone_lr_scale, low=0)
+        _check("emoji_held_out", self.emoji_held_out, low=0, below=1)
         _check("mixed_precision", self.mixed_precision, choices=("auto", "on", "off"))
         if not isinstance(self.model_options, dict):
             raise ConfigError(f"--model_options must be a JSON object, got {self.model_options!r}")

@@ -202,12 +202,17 @@ class Trainer:
         self.run.check_writable()
         self.cache = self.corpus.sticker_cache(cache_dir, progress=verbose, verify=verify_cache)
         self.row_emoji = emoji_labels(self.cache, self.corpus.emoji_vocab)
+        # Stickers held out from the emoji loss: their label is hidden in training batches.
+        held = (np.random.default_rng([config.seed, 7]).random(len(self.row_emoji))
+                < config.emoji_held_out)
+        self.emoji_held_out_rows = np.flatnonzero(held)
+        train_emoji = np.where(held, -1, self.row_emoji).astype(np.int32)
         limits = dict(max_utterances=config.max_utterances, max_words=config.max_words,
                       verify=verify_cache)
         self.train_split = encode_split(self.corpus, "train", self.cache, **limits)
         self.eval_split = encode_split(self.corpus, test_path, self.cache, **limits)
         self.train_batches = RankingBatches(
-            self.train_split, self.cache, self.row_emoji, batch_size=config.batch_size,
+            self.train_split, self.cache, train_emoji, batch_size=config.batch_size,
             n_candidates=config.n_candidates, protocol=config.protocol, seed=config.seed,
             train=True)
         self.eval_batches = self._eval_batches(self.eval_split)
