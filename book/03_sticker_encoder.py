@@ -34,6 +34,7 @@ context_index = 0  # the test context whose candidate stickers are encoded
 # %%
 import json
 import math
+from pathlib import Path
 
 import emoji
 import matplotlib.pyplot as plt
@@ -225,6 +226,25 @@ plt.show()
 loss_at_init = float(ops.convert_to_numpy(emoji_loss(targets["emoji"], emoji_logits))[0])
 chance_loss = math.log(len(corpus.emoji_vocab))
 print(f"L_s at initialisation: {loss_at_init:.3f}   ln({len(corpus.emoji_vocab)}) = {chance_loss:.3f}")
+
+# %% [markdown]
+# A training loss on stickers that are also in the test split's candidates measures
+# memorisation. What the head learns that carries over was measured on the `cpu` profile
+# by `python -m srs_lib diagnose --representations` (chapter 07): the emoji stage trained
+# alone with a tenth of the library's stickers held out from its loss, then the head's
+# top-1 accuracy on those and on the others.
+
+# %%
+record_file = Path("../results/diagnostics/sticker_features.json")
+held_out_record = json.loads(record_file.read_text()).get("representations") if record_file.exists() else None
+if held_out_record and "emoji_accuracy" in held_out_record["features"]:
+    accuracy = held_out_record["features"]["emoji_accuracy"]
+    print(f"{held_out_record['corpus']}, profile cpu, after {held_out_record['features']['emoji_steps']} "
+          f"emoji steps: top-1 {accuracy['held_out']:.3f} on {accuracy['held_out_stickers']} held-out "
+          f"stickers, {accuracy['seen']:.3f} on the others; the most frequent label alone "
+          f"{accuracy['majority_label']:.3f}")
+else:
+    print(f"no held-out measurement recorded yet in {record_file}")
 
 # %% [markdown]
 # > **Ours.** Some set authors attach random emojis to their stickers (the embedded corpus
