@@ -10,6 +10,11 @@ and then ``joint_steps`` joint steps, and is evaluated once on ``eval_limit`` va
 contexts (the same candidates for every run). Runs are seeded alike, so the only
 difference between two rows is the change.
 
+``--representations`` instead trains the emoji stage alone and records, beside the runs,
+what the ranker would read at the hand-over (:func:`representation_shares`): how the
+sticker representations vary between sets and, within a set, by meaning, and the emoji
+head's accuracy on stickers held out from that stage.
+
 With ``--json`` the rows are written after each run, and runs already in the file are
 skipped (``--force`` re-runs them), so an interrupted diagnosis resumes. Chapter 07 shows
 the committed ``results/diagnostics/cpu.json``; chapters 04-06 and the docstrings of
