@@ -143,8 +143,9 @@ for record_name in ("sticker_features", "cpu"):
 
 # %%
 features_file = Path("../results/diagnostics/sticker_features.json")
-if features_file.exists():
-    curves = {name: row["curve"] for name, row in json.loads(features_file.read_text())["runs"].items()}
+features_record = json.loads(features_file.read_text()) if features_file.exists() else {}
+if features_record:
+    curves = {name: row["curve"] for name, row in features_record["runs"].items()}
     fig, ax = plt.subplots(figsize=(9, 3.8))
     figures.validation_curves(ax, curves, chance=0.1)
     fig.tight_layout()
@@ -159,7 +160,6 @@ if features_file.exists():
 # that is by chance; "across sets" is the share of all the variance between sets.
 
 # %%
-features_record = json.loads(features_file.read_text()) if features_file.exists() else {}
 if "representations" in features_record:
     display(HTML(diagnose.representation_frame(features_record).to_html()))
     shares = features_record["representations"]
