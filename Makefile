@@ -11,6 +11,9 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PROFILE ?= cpu
 JOBS    ?= 1
+# The experiment grid of `make experiments`: comparison (Tables 3 and 4), utterances
+# (Figure 7), hidden (Figure 11), seeds, emoji_speedup (section 7.2).
+NAME    ?= comparison
 # The corpus a profile runs on; `make book PROFILE=paper BASE_PATH=/path/to/stickerchat`.
 BASE_PATH ?=
 
@@ -38,11 +41,12 @@ test: $(STAMP)
 	$(PY) -m pytest tests -q --ignore=tests/browser
 	$(MAKE) --no-print-directory grid-ci nbval book-ci browser
 
-# Tables 3 and 4: every model and ablation trained through the training chapter, into
-# results/comparison/$(PROFILE)/ (entries already there are skipped); JOBS=2 runs two
-# runner processes side by side (on a 2-core CPU, one torch thread each).
+# An experiment grid (NAME, default comparison: every model and ablation of Tables 3 and 4)
+# trained through the training chapter, into results/$(NAME)/$(PROFILE)/ (entries already
+# there are skipped); JOBS=2 runs two runner processes side by side (on a 2-core CPU, one
+# torch thread each).
 experiments: $(STAMP)
-	$(PY) -m srs_lib experiments run comparison --profile $(PROFILE) --jobs $(JOBS) $(if $(BASE_PATH),--base_path $(BASE_PATH))
+	$(PY) -m srs_lib experiments run $(NAME) --profile $(PROFILE) --jobs $(JOBS) $(if $(BASE_PATH),--base_path $(BASE_PATH))
 
 # The whole ci grid from scratch, into _build (the committed ci results stay as they are).
 grid-ci: $(STAMP)

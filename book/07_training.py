@@ -30,6 +30,9 @@ seed = 0
 model = "srs"  # or a baseline: smn, dam, mrfn, psac, synergistic, context_blind
 ablation = []  # Table 4: any of "pretrain", "classify", "din", "fr" (SRS w/o ...)
 sticker_code = None  # what the sticker encoder passes on: None (the profile's), "features", "emoji"
+max_utterances = None  # the last utterances of a context read (Figure 7); None: the profile's
+hidden = None  # hidden size (Figure 11); None: the profile's
+auto_test_step = None  # validate every this many steps; None: the profile's
 log_root = "../_build/logs"  # checkpoints, metric.txt, metrics.json
 exp_name = None  # the run's folder under log_root; None: named after the options
 fresh = True  # start over instead of resuming an earlier run of the same name
@@ -89,20 +92,17 @@ from srs_lib.analysis import comparison, diagnose, reference
 from srs_lib.analysis.metrics import chance_at_1, clearly_above
 from srs_lib.experiments import report
 from srs_lib.provenance import corpus_description
-from srs_lib.training.config import ablation_changes, profile_config
+from srs_lib.training.config import chapter_config
 from srs_lib.training.trainer import train
 
 # %%
-changes = {**ablation_changes(ablation), "model": model, "protocol": candidate_protocol,
-           "seed": seed}
-if steps is not None:
-    changes["steps"] = int(steps)
-if epochs is not None:
-    changes["epochs"] = float(epochs)
-extra = {"sticker_code": sticker_code} if sticker_code is not None else {}
-config = profile_config(profile, **changes, **extra)
+config = chapter_config(profile, model=model, ablation=ablation, candidate_protocol=candidate_protocol,
+                        seed=seed, steps=steps, epochs=epochs, sticker_code=sticker_code,
+                        max_utterances=max_utterances, hidden=hidden, auto_test_step=auto_test_step)
+extra = {name: value for name, value in (("sticker_code", sticker_code), ("max_utterances", max_utterances),
+                                         ("hidden", hidden)) if value is not None}
 label = comparison.label(model, ablation, extra, candidate_protocol)
-exp_name = exp_name or "-".join([model, *(f"wo-{a}" for a in ablation), *extra.values(),
+exp_name = exp_name or "-".join([model, *(f"wo-{a}" for a in ablation), *map(str, extra.values()),
                                  profile, candidate_protocol, f"seed{seed}"])
 if fresh:
     shutil.rmtree(Path(log_root) / exp_name, ignore_errors=True)

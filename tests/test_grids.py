@@ -20,7 +20,7 @@ def test_run_grid_skips_done_entries_and_goes_on_after_a_failure(tmp_path, monke
     write_entry(tmp_path, "ci", "synergistic", scores_of("random", labels), labels)
     ran = []
 
-    def fake_run_entry(entry, parameters, out, *, progress=True):
+    def fake_run_entry(entry, parameters, out, *, grid="comparison", progress=True):
         ran.append(entry.name)
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(json.dumps({"wall_seconds": 2.0}))

@@ -114,6 +114,8 @@ class EntryResult:
     run: dict
     candidates: np.ndarray | None = None  # real (unpadded) candidates of each test context
     labels: np.ndarray | None = None  # the positive's slot in each test context
+    history: dict | None = None  # history.json: losses and validation metrics during training
+    reused: str | None = None  # "GRID/ENTRY" when the entry is another grid's run (run.json says)
 
 
 def _seconds_per_step(history: dict, batch_size: int) -> float | None:
@@ -121,11 +123,36 @@ def _seconds_per_step(history: dict, batch_size: int) -> float | None:
     return float(batch_size / np.median(rates)) if rates else None
 
 
-def load_results(profile: str, results: Path = RESULTS) -> dict[str, EntryResult]:
-    """Every finished entry of a profile's grid, in grid order (missing ones left out)."""
+def reused_from(folder: Path) -> Path | None:
+    """The folder of the run an entry reuses, or None when it is a run of its own.
+
+    An analysis grid's entry that would train exactly what another grid's entry trained
+    (the comparison grid's SRS, say) is not trained again: the runner leaves in its folder
+    only a ``run.json`` with ``"status": "reused"``, ``reused_from`` ("comparison/srs") and
+    ``reused_folder`` (that entry's folder, relative to this one)."""
+    run = Path(folder) / "run.json"
+    if not run.exists():
+        return None
+    recorded = json.loads(run.read_text())
+    if recorded.get("status") != "reused":
+        return None
+    return (Path(folder) / recorded["reused_folder"]).resolve()
+
+
+def entry_done(folder: Path) -> bool:
+    """Whether a grid entry's folder holds a finished run, its own or the one it reuses."""
+    source = reused_from(folder) or Path(folder)
+    return (source / "metrics.json").exists()
+
+
+def load_results(profile: str, results: Path = RESULTS, entries=GRID) -> dict[str, EntryResult]:
+    """Every finished entry of a profile's grid (``entries``: the comparison grid's by
+    default), in grid order, missing ones left out. An entry that reuses another grid's run
+    (:func:`reused_from`) is read from that run, its ``reused`` naming it."""
     found = {}
-    for entry in GRID:
-        folder = results / profile / entry.name
+    for entry in entries:
+        own = results / profile / entry.name
+        folder = reused_from(own) or own
         if not (folder / "metrics.json").exists():
             continue
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -136,7 +163,9 @@ def load_results(profile: str, results: Path = RESULTS) -> dict[str, EntryResult
             entry, metrics, per_context_metrics(saved["scores"], saved["labels"]),
             saved["lines"], _seconds_per_step(history, metrics["config"]["batch_size"]),
             json.loads((folder / "run.json").read_text()),
-            saved["mask"].sum(axis=1) if "mask" in saved.files else None, saved["labels"])
+            saved["mask"].sum(axis=1) if "mask" in saved.files else None, saved["labels"],
+            history or None,
+            json.loads((own / "run.json").read_text())["reused_from"] if folder != own else None)
     return found
 
 
@@ -175,10 +204,11 @@ PROFILE_ORDER = ("paper", "cpu", "ci")
 PAPER_SOURCE = "paper (StickerChat)"
 
 
-def load_profiles(profiles=PROFILE_ORDER, results: Path = RESULTS) -> dict[str, dict[str, EntryResult]]:
+def load_profiles(profiles=PROFILE_ORDER, results: Path = RESULTS,
+                  entries=GRID) -> dict[str, dict[str, EntryResult]]:
     """``{profile: load_results(profile)}`` for the profiles (in the given order) that have
     at least one finished entry."""
-    loaded = {profile: load_results(profile, Path(results)) for profile in profiles}
+    loaded = {profile: load_results(profile, Path(results), entries) for profile in profiles}
     return {profile: found for profile, found in loaded.items() if found}
 
 
@@ -225,13 +255,16 @@ def stale_corpus_note(profile: str, results: dict[str, EntryResult]) -> str | No
             f"so its numbers are not those of today's corpus and code")
 
 
-def grid_overview(profile: str, results: dict[str, EntryResult] | None) -> list[str]:
+def grid_overview(profile: str, results: dict[str, EntryResult] | None, *, grid: str = "comparison",
+                  entries=None) -> list[str]:
     """What a profile's grid is, in printable lines: its entries, corpus, test contexts,
     wall time, machine and commits; the entries it has not run yet; and
     :func:`stale_corpus_note` where it ran on an earlier corpus. With no results (None or
-    empty), one line saying how to run the grid."""
+    empty), one line saying how to run the grid. ``grid`` and ``entries`` name another
+    grid than the comparison and its entries (an analysis grid's reused entries count
+    with the run they reuse)."""
     if not results:
-        return [f"{profile}: no results (run `python -m srs_lib experiments run comparison "
+        return [f"{profile}: no results (run `python -m srs_lib experiments run {grid} "
                 f"--profile {profile}`)"]
     runs = [r.run for r in results.values()]
     minutes = sum(run["wall_seconds"] for run in runs) / 60
@@ -240,7 +273,8 @@ def grid_overview(profile: str, results: dict[str, EntryResult] | None) -> list[
              f"{results[next(iter(results))].metrics['test_contexts']} test contexts, "
              f"its entries ran {minutes:.0f} min in all on {runs[0].get('machine', '?')} "
              f"(commit{'s' if len(commits) > 1 else ''} {', '.join(commits)})"]
-    missing = [e.label for e in grid_entries(profile)[0] if e.name not in results]
+    expected = grid_entries(profile)[0] if entries is None else entries
+    missing = [e.label for e in expected if e.name not in results]
     if missing:
         lines.append(f"  not run yet in this grid: {', '.join(missing)}")
     note = stale_corpus_note(profile, results)

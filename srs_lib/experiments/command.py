@@ -7,9 +7,10 @@
                the sources, so that building the book changes no tracked file;
 ``build``      the HTML book built from the committed notebooks as they are;
 ``corpus``     make sure the corpus a profile runs on exists (generating it if needed);
-``run comparison``  the experiment grid of Tables 3 and 4 (:mod:`srs_lib.experiments.grids`):
-               the training chapter once per model and ablation, into
-               ``results/comparison/<profile>/``.
+``run GRID``   an experiment grid (:mod:`srs_lib.experiments.grids`): the training chapter
+               once per entry, into ``results/<GRID>/<profile>/``; ``comparison`` (Tables 3
+               and 4), ``utterances`` (Figure 7), ``hidden`` (Figure 11), ``seeds`` and
+               ``emoji_speedup`` (section 7.2).
 
 A chapter or grid entry that fails is reported and the others still run; the command then
 exits non-zero.
@@ -40,16 +41,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "every chapter with a profile and build the HTML book; build: "
                              "build the HTML book from the committed notebooks; corpus: make "
                              "sure the profile's corpus exists; run GRID: run an experiment grid")
-    parser.add_argument("grid", nargs="?", choices=("comparison",),
-                        help="with run: the grid (comparison: Tables 3 and 4)")
+    parser.add_argument("grid", nargs="?", choices=("comparison", "utterances", "hidden", "seeds",
+                                                    "emoji_speedup"),
+                        help="with run: the grid (comparison: Tables 3 and 4; utterances: Figure 7; "
+                             "hidden: Figure 11; seeds: SRS with seeds 0-2; emoji_speedup: section 7.2)")
     parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
     parser.add_argument("--base_path", help="corpus to run on (required for --profile paper)")
     parser.add_argument("--chapters", nargs="*", help="only these chapters (default: all in _toc.yml)")
     parser.add_argument("--force", action="store_true",
                         help="re-run unchanged chapters (grid entries already done) too")
     parser.add_argument("--entries", nargs="*", help="with run: only these grid entries")
-    parser.add_argument("--results_dir", help="with run: where grids are written "
-                                              "(default: results/comparison)")
+    parser.add_argument("--results_dir", help="with run: where the grid is written "
+                                              "(default: results/GRID)")
+    parser.add_argument("--comparison_dir", help="with run: the comparison grid, whose runs an "
+                                                 "analysis grid reuses where it would train the same "
+                                                 "(default: results/comparison)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="with run: runner processes side by side, each on its own entries "
                              "with cpu_count // jobs torch threads (default: %(default)s)")
@@ -67,14 +73,17 @@ def run(args: argparse.Namespace) -> int:
         from srs_lib.experiments import grids
 
         if args.grid is None:
-            raise SystemExit("run needs a grid: experiments run comparison")
-        results = (Path(args.results_dir) if args.results_dir else grids.RESULTS).resolve()
+            raise SystemExit("run needs a grid: experiments run comparison (or utterances, hidden, "
+                             "seeds, emoji_speedup)")
+        results = (Path(args.results_dir) if args.results_dir
+                   else grids.analyses.RESULTS_ROOT / args.grid).resolve()
+        reused = (Path(args.comparison_dir) if args.comparison_dir else grids.RESULTS).resolve()
         if args.jobs > 1:
-            return grids.run_grid_in_parallel(args.profile, args.jobs, results=results,
-                                                   names=args.entries, force=args.force,
-                                                   base_path=args.base_path)
-        return grids.run_grid(args.profile, parameters, results=results,
-                                   names=args.entries, force=args.force)
+            return grids.run_grid_in_parallel(args.profile, args.jobs, grid=args.grid, results=results,
+                                              comparison_results=reused, names=args.entries,
+                                              force=args.force, base_path=args.base_path)
+        return grids.run_grid(args.profile, parameters, grid=args.grid, results=results,
+                              comparison_results=reused, names=args.entries, force=args.force)
     chapters = args.chapters or chapters_from_toc()
     if args.action == "notebooks":
         if args.profile != "ci":

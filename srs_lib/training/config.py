@@ -245,3 +245,25 @@ def profile_config(profile: str, **changes) -> TrainConfig:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     return PROFILES[profile].replace(**changes)
+
+
+#: Chapter 07's parameters that set one training option each; None there means the
+#: profile's value.
+CHAPTER_OPTIONS = ("steps", "epochs", "sticker_code", "max_utterances", "hidden", "auto_test_step")
+
+
+def chapter_config(profile: str, *, model: str = "srs", ablation=(), candidate_protocol: str = "random",
+                   seed: int = 0, **options) -> TrainConfig:
+    """The configuration chapter 07 (``book/07_training``) trains with its parameters:
+    the profile's, with the named ablations, model, candidate protocol and seed, and every
+    option of :data:`CHAPTER_OPTIONS` that is not None. The experiment grids compare two
+    entries' configurations through it to tell whether they are the same run."""
+    unknown = set(options) - set(CHAPTER_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown chapter option(s): {', '.join(sorted(unknown))}")
+    changes = {**ablation_changes(ablation), "model": model, "protocol": candidate_protocol,
+               "seed": seed}
+    for name, value in options.items():
+        if value is not None:
+            changes[name] = float(value) if name == "epochs" else int(value) if name == "steps" else value
+    return profile_config(profile, **changes)
