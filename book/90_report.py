@@ -65,6 +65,28 @@ display(Markdown("\n".join(lines)))
 
 
 # %% [markdown]
+# ## The analyses
+#
+# One line per analysis of the paper that a chapter checked on an experiment grid
+# (chapters 10, 12 and 13): the paper's claim, what our grid shows, and whether the claim
+# holds there ("–" where the paper makes none). The grid shown is the most important
+# profile with results; a chapter that found none recorded nothing.
+
+# %%
+claims = [(chapter, claim) for chapter, entry in records.items()
+          for claim in entry["results"].get("claims", [])]
+if claims:
+    lines = ["| analysis | the paper | ours | holds | profile |", "| --- | --- | --- | --- | --- |"]
+    for chapter, claim in claims:
+        holds = {True: "yes", False: "no", None: "–"}[claim["holds"]]
+        lines.append(f"| {claim['analysis']} | {claim['claim']} | {claim['ours']} | {holds} "
+                     f"| {records[chapter]['profile']} |")
+    display(Markdown("\n".join(lines)))
+else:
+    print("no analysis chapter recorded a claim")
+
+
+# %% [markdown]
 # ## Tables 3 and 4
 #
 # The comparison grids of chapter 08, read from `results/comparison/` through the same

@@ -1,6 +1,6 @@
 """Every figure of the book, drawn one way: stickers, maps over stickers, heat maps with
-words, candidate strips, R10@1 per candidate-similarity group, emoji tick labels and
-dialogs.
+words, candidate strips, R10@1 per candidate-similarity group, metrics over an analysis
+grid's values and validation curves, emoji tick labels and dialogs.
 
 The chapters show what the library computes; the drawing lives here, with one colour
 scheme (:data:`GROUND_TRUTH_COLOUR` frames the ground truth, :data:`SAME_EMOJI_COLOUR` a
@@ -254,6 +254,64 @@ def similarity_groups(panels, *, highlight: str = "SRS", paper_reading: dict | N
                frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(frame, variable: str, *, xlabel: str, metrics=("MAP", "R10@1", "R10@2", "R10@5"),
+                  marks: dict | None = None, shares: dict | None = None, share_label: str | None = None,
+                  title: str | None = None):
+    """Test metrics against a grid's values (Figures 7 and 11), each with its 95% interval;
+    returns the figure.
+
+    ``frame``: a :func:`srs_lib.analysis.analyses.curve_frame` (columns ``variable``, each
+    metric and ``"<metric> ±"``). ``marks``: ``{label: x}`` drawn as dashed vertical lines
+    (the paper's peak). ``shares``: ``{label: {x: share}}`` drawn on a second axis from 0
+    to 1 (the share of the answer's cues within the last k utterances), dotted.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.2, 4.4))
+    x = frame[variable].to_numpy()
+    for metric in metrics:
+        ax.errorbar(x, frame[metric], yerr=frame[f"{metric} ±"], marker="o", capsize=3,
+                    label=f"ours, {metric}")
+    for k, (label, at) in enumerate((marks or {}).items()):
+        ax.axvline(at, color="black", linestyle="--" if k == 0 else "-.", linewidth=1, label=label)
+    ax.set_xticks(x)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test metric (95% interval)")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if shares:
+        twin = ax.twinx()
+        for k, (label, points) in enumerate(shares.items()):
+            xs = sorted(points)
+            twin.plot(xs, [points[v] for v in xs], linestyle=":", marker="s", markersize=4,
+                      color=f"C{5 + k}", label=label)
+        twin.set_ylim(0, 1.02)
+        twin.set_ylabel(share_label or "share")
+        more, more_labels = twin.get_legend_handles_labels()
+        handles, labels = handles + more, labels + more_labels
+    ax.legend(handles, labels, fontsize=7, loc="center left", bbox_to_anchor=(1.12, 0.5), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def speedup_curves(curves: dict, targets: dict | None = None, *, metric: str = "MAP",
+                   title: str | None = None):
+    """Validation ``metric`` against the training step of a few runs (section 7.2), with
+    ``targets`` (``{label: level}``) as dashed horizontal lines; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.2, 4.0))
+    validation_curves(ax, curves, metric=metric, title=title)
+    for k, (label, level) in enumerate((targets or {}).items()):
+        ax.axhline(level, color=f"C{3 + k}", linestyle="--", linewidth=1, label=label)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 

@@ -53,3 +53,33 @@ The paper gives no table, only "R10@1 scores of all five groups are above 0.42, 
 highest score reaches 0.59", and that "SRS gains the best performance when the average
 similarity of the candidate group is low and its performance drops as similarity
 increases"."""
+
+
+FIGURE7 = {
+    "utterances": (3, 20),
+    "peak": 15,
+    "reading": ("MAP, R10@1 and R10@2 \"first increase until the utterance number reaches 15, and "
+                "then fluctuate as the utterance number continues to increase\""),
+    "r10_5": ("R10@5 \"fluctuate[s] when the utterance number is below 15, and drop[s] when the "
+              "utterance number increases\""),
+}
+"""Section 7.3 / Figure 7 (RQ3): SRS reading the last 3 to 20 utterances. The paper gives no
+values, only the shape: a rise until 15 utterances, then a level (R10@5 flat, then lower)."""
+
+FIGURE11 = {
+    "hidden": (50, 100, 150, 200, 250),
+    "best": 100,
+    "from_50_to_100": {"MAP": 0.4, "R10@1": 1.0},
+    "from_100_to_250": {"MAP": -2.2, "R10@1": -3.9},
+    "reading": ("\"As the hidden size grows larger from 50 to 100, the performance rises too. [...] "
+                "When the hidden size continuously goes larger from 100 to 250, the performance is "
+                "declined slightly. [...] each metric maintained at a stable interval\""),
+}
+"""Section 7.6 / Figure 11 (RQ6): SRS with hidden sizes 50 to 250, best at 100. The changes
+are the paper's, in per cent ("improves the MAP and R10@1 scores by 0.4% and 1.0%", "a 2.2%
+and 3.9% drop"; it does not say whether relative or in points); its figure has no labels
+per point."""
+
+SECTION72_HOURS = {"SRS": 19, "SRS w/o Classify": 30}
+"""Section 7.2: hours to train to convergence on a P100, with and without the emoji
+classification task ("this additional task can speed up the training process")."""

@@ -126,13 +126,78 @@ def best_and_level(frame, variable: str, metric: str) -> dict:
             "rise": float(means[b] - means[0]), "overlaps_first": bool(overlaps(0))}
 
 
+def utterances_verdict(frame, metric: str = "MAP") -> dict:
+    """Figure 7's shape (a rise until about 15 utterances, then level) checked on an
+    ``utterances`` curve: :func:`best_and_level` with ``holds`` and a ``verdict`` in words.
+    It holds when the best lies beyond the first point's interval and the curve is level
+    from k = 10 or 15 on (the paper's grid has no point between)."""
+    found = best_and_level(frame, "max_utterances", metric)
+    if found["overlaps_first"]:
+        verdict, holds = "not seen: no rise beyond the 95% intervals", False
+    elif found["level_from"] < 10:
+        verdict, holds = f"rises, but is level from k = {found['level_from']} on, before 15", False
+    elif found["level_from"] > 15:
+        verdict, holds = f"still rising past 15 (level only from k = {found['level_from']})", False
+    else:
+        verdict, holds = f"holds: rises, level from k = {found['level_from']} on", True
+    return {**found, "holds": holds, "verdict": verdict}
+
+
+def flat_verdict(frame, variable: str, metric: str) -> dict:
+    """Whether a curve is flat within its intervals: every point's 95% interval overlaps
+    the best point's (:func:`best_and_level` level from the first value)."""
+    found = best_and_level(frame, variable, metric)
+    flat = found["level_from"] == frame[variable].iloc[0]
+    return {**found, "flat": bool(flat)}
+
+
+def hidden_verdict(frame, metric: str = "MAP") -> dict:
+    """Figure 11's reading (best at hidden 100, every size within a stable interval)
+    checked on a ``hidden`` curve, with ``holds`` and a ``verdict`` in words."""
+    found = flat_verdict(frame, "hidden", metric)
+    best = found["best"] == paper.FIGURE11["best"]
+    holds = best and found["flat"]
+    verdict = ("holds: best at 100, every size within the best's interval" if holds else
+               f"best at {found['best']}" + (", every size within the best's interval" if found["flat"]
+                                             else ", some sizes clearly below it"))
+    return {**found, "holds": holds, "verdict": verdict}
+
+
+def speedup_verdict(rows: list[dict]) -> dict:
+    """Section 7.2's claim (the emoji task speeds training up: 19 h against 30 h) checked on
+    :func:`speedup_rows`: the steps SRS and SRS w/o Classify need to reach the common
+    target, their ratio beside the paper's 19/30, and ``holds`` when SRS needs fewer (a run
+    that never reaches it needs more than any that does)."""
+    steps = {row["entry"]: row["common"] for row in rows}
+    srs, without = steps.get("srs"), steps.get("srs_wo_classify")
+    if "srs" not in steps or "srs_wo_classify" not in steps:
+        return {"holds": None, "ratio": None, "verdict": "not run"}
+    if srs is None and without is None:
+        return {"holds": False, "ratio": None, "verdict": "neither run reaches the target"}
+    if srs is None or without is None:
+        holds = without is None
+        return {"holds": holds, "ratio": None,
+                "verdict": ("holds: only SRS reaches the target" if holds else
+                            "reversed: only SRS w/o Classify reaches the target")}
+    ratio = srs / without
+    verdict = (f"holds: SRS needs {ratio:.2f} of the steps" if srs < without else
+               f"not seen: SRS needs {ratio:.2f} of the steps")
+    return {"holds": srs < without, "ratio": ratio, "verdict": verdict}
+
+
 # -- where the answer's cues are (a generated corpus) --------------------------------------
-def cue_distances_of(utterances, answer_emojis, cue_table, max_words: int | None = None) -> list[int]:
+def cue_distances_of(utterances, answer_emojis, cue_table, max_words: int | None = None,
+                     specific: bool = False) -> list[int]:
     """The distance from the end (0: the last utterance) of every cue word of the answer in
     one context: words of ``cue_table[e]`` for the emojis ``e`` of the answer's parts.
-    Empty utterances are dropped first, as the encoder drops them; with ``max_words`` only
-    an utterance's first ``max_words`` words count (what the model is given)."""
+    With ``specific``, only the answer's words that are no other emoji's cue word (mood
+    words such as "happy" cue several emojis, so a distractor cue of another part of the
+    set can use them). Empty utterances are dropped first, as the encoder drops them; with
+    ``max_words`` only an utterance's first ``max_words`` words count (what the model is
+    given)."""
     cues = frozenset().union(*(cue_table.get(e, frozenset()) for e in answer_emojis))
+    if specific:
+        cues -= frozenset().union(*(words for e, words in cue_table.items() if e not in answer_emojis))
     kept = [list(u) for u in utterances if len(u)]
     n = len(kept)
     distances = []
@@ -142,7 +207,8 @@ def cue_distances_of(utterances, answer_emojis, cue_table, max_words: int | None
     return distances
 
 
-def cue_distances(base_path, split: str = "test", max_words: int | None = None) -> list[list[int]]:
+def cue_distances(base_path, split: str = "test", max_words: int | None = None,
+                  specific: bool = False) -> list[list[int]]:
     """:func:`cue_distances_of` for every usable sample of a generated corpus's split, the
     answer's parts and the cue lexicon read from its ``synth_info.json``."""
     from srs_lib.analysis import reference
@@ -153,7 +219,7 @@ def cue_distances(base_path, split: str = "test", max_words: int | None = None) 
     found = []
     for sample in samples:
         shown = [e for _, e in parts[(sample.set_id, sample.sticker_id)]] if parts else [sample.label]
-        found.append(cue_distances_of(sample.utterances, shown, cue_table, max_words))
+        found.append(cue_distances_of(sample.utterances, shown, cue_table, max_words, specific))
     return found
 
 
@@ -178,6 +244,14 @@ def geometric_share(recency: float, k: int) -> float:
     distance from the end is Geometric(``recency``) − 1 (before short contexts cap it):
     ``1 − (1 − recency)^k``."""
     return float(1.0 - (1.0 - recency) ** k)
+
+
+def covering_k(shares: dict[int, dict], level: float = 0.95, key: str = "cues") -> int | None:
+    """The smallest k of :func:`cue_shares` whose share (``key``) reaches ``level``."""
+    for k in sorted(shares):
+        if shares[k][key] >= level:
+            return k
+    return None
 
 
 def target_recency(base_path) -> float | None:
