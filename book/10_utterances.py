@@ -65,7 +65,6 @@ cue_level = 0.95  # the share of cues a window must hold to count as covering th
 # ```
 
 # %%
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -76,12 +75,9 @@ from myst_nb import glue
 from srs_lib import figures, paper
 from srs_lib.analysis import analyses, comparison
 from srs_lib.experiments import report
-from srs_lib.experiments.grids import GRID_BUDGET
 
 grids = analyses.load_grid("utterances", profiles, results_dir)
-for name in profiles:
-    print("\n".join(analyses.overview("utterances", name, grids.get(name))))
-print(f"common budget of every grid, by profile: {json.dumps(GRID_BUDGET)} (other profiles: their own schedule)")
+print("\n".join(analyses.overview("utterances", profiles, grids)))
 
 # %% [markdown]
 # ## The metrics against $k$
@@ -92,8 +88,7 @@ print(f"common budget of every grid, by profile: {json.dumps(GRID_BUDGET)} (othe
 # %%
 frames = {name: analyses.curve_frame("utterances", found) for name, found in grids.items()}
 for name, frame in frames.items():
-    display(Markdown(f"**Profile `{name}`** ({comparison.corpus_of(grids[name])}, "
-                     f"{grids[name][frame['entry'].iloc[0]].metrics['steps']} training steps per entry)"))
+    display(Markdown(analyses.heading(name, grids[name])))
     shown = frame.drop(columns=["parameters", "seconds_per_step"])
     display(HTML(comparison.to_html(shown.set_index("max_utterances"))))
 
@@ -194,8 +189,8 @@ if frames:
 # told from the peak from k = {glue:text}`u_MAP_level` on; R10@1 peaks at
 # k = {glue:text}`u_R10_1_best` and is level from k = {glue:text}`u_R10_1_level`, R10@2
 # at k = {glue:text}`u_R10_2_best` and from k = {glue:text}`u_R10_2_level`. Against the
-# paper's shape (a rise until 15, then level): MAP {glue:text}`u_MAP_verdict`; R10@1
-# {glue:text}`u_R10_1_verdict`; R10@2 {glue:text}`u_R10_2_verdict`. R10@5, which the
+# paper's shape (a rise until 15, then level), MAP: {glue:text}`u_MAP_verdict`; R10@1:
+# {glue:text}`u_R10_1_verdict`; R10@2: {glue:text}`u_R10_2_verdict`. R10@5, which the
 # paper finds flat and then lower, is here {glue:text}`u_r5_flat`.
 #
 # Where the corpus puts the signal: {glue:text}`u_share_3:.3f` of the answer's specific
@@ -231,7 +226,7 @@ if shown is not None:
                "claim": f"MAP, R10@1, R10@2 rise until {paper.FIGURE7['peak']} utterances, then level",
                "ours": "; ".join(f"{m}: best at k = {v['best']}, level from k = {v['level_from']}"
                                  for m, v in verdicts.items()),
-               "holds": all(v["holds"] for v in verdicts.values())},
+               "holds": analyses.all_hold(verdicts.values())},
               {"analysis": "RQ3, Figure 7 (chapter 10)", "claim": "R10@5 flat (then lower past 15)",
                "ours": f"R10@5 best at k = {flat5['best']}, level from k = {flat5['level_from']}",
                "holds": flat5["flat"]}]

@@ -50,7 +50,6 @@ profiles = ["paper", "cpu", "ci"]  # shown in this order, the most important fir
 # > necessarily a quiet one).
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 from IPython.display import HTML, Markdown, display
@@ -59,12 +58,9 @@ from myst_nb import glue
 from srs_lib import figures, paper
 from srs_lib.analysis import analyses, comparison
 from srs_lib.experiments import report
-from srs_lib.experiments.grids import GRID_BUDGET
 
 grids = analyses.load_grid("hidden", profiles, results_dir)
-for name in profiles:
-    print("\n".join(analyses.overview("hidden", name, grids.get(name))))
-print(f"common budget of every grid, by profile: {json.dumps(GRID_BUDGET)} (other profiles: their own schedule)")
+print("\n".join(analyses.overview("hidden", profiles, grids)))
 
 # %% [markdown]
 # ## The metrics, the parameters and the step time per size
@@ -72,8 +68,7 @@ print(f"common budget of every grid, by profile: {json.dumps(GRID_BUDGET)} (othe
 # %%
 frames = {name: analyses.curve_frame("hidden", found) for name, found in grids.items()}
 for name, frame in frames.items():
-    display(Markdown(f"**Profile `{name}`** ({comparison.corpus_of(grids[name])}, "
-                     f"{grids[name][frame['entry'].iloc[0]].metrics['steps']} training steps per entry)"))
+    display(Markdown(analyses.heading(name, grids[name])))
     display(HTML(comparison.to_html(frame.set_index("hidden"))))
 
 # %% [markdown]
@@ -117,8 +112,8 @@ if frames:
 # In the {glue:text}`h_profile` grid ({glue:text}`h_contexts` test contexts), MAP is best
 # at hidden {glue:text}`h_MAP_best` ({glue:text}`h_MAP_best_value:.3f`) and R10@1 at
 # {glue:text}`h_R10_1_best` ({glue:text}`h_R10_1_best_value:.3f`). Against the paper's
-# reading (best at 100, every size within a stable interval): MAP
-# {glue:text}`h_MAP_verdict`; R10@1 {glue:text}`h_R10_1_verdict`. The model grows from
+# reading (best at 100, every size within a stable interval), MAP:
+# {glue:text}`h_MAP_verdict`; R10@1: {glue:text}`h_R10_1_verdict`. The model grows from
 # {glue:text}`h_parameters_smallest:,` trainable parameters at hidden
 # {glue:text}`h_smallest` to {glue:text}`h_parameters_largest:,` at
 # {glue:text}`h_largest`, and a joint training step takes {glue:text}`h_step_ratio:.1f`

@@ -69,8 +69,9 @@ display(Markdown("\n".join(lines)))
 #
 # One line per analysis of the paper that a chapter checked on an experiment grid
 # (chapters 10, 12 and 13): the paper's claim, what our grid shows, and whether the claim
-# holds there ("–" where the paper makes none). The grid shown is the most important
-# profile with results; a chapter that found none recorded nothing.
+# holds there ("cannot tell" where the grid's intervals are too wide to decide). The grid
+# shown is the most important profile with results; a chapter that found none recorded
+# nothing.
 
 # %%
 claims = [(chapter, claim) for chapter, entry in records.items()
@@ -78,7 +79,7 @@ claims = [(chapter, claim) for chapter, entry in records.items()
 if claims:
     lines = ["| analysis | the paper | ours | holds | profile |", "| --- | --- | --- | --- | --- |"]
     for chapter, claim in claims:
-        holds = {True: "yes", False: "no", None: "–"}[claim["holds"]]
+        holds = {True: "yes", False: "no", None: "cannot tell"}[claim["holds"]]
         lines.append(f"| {claim['analysis']} | {claim['claim']} | {claim['ours']} | {holds} "
                      f"| {records[chapter]['profile']} |")
     display(Markdown("\n".join(lines)))

@@ -154,6 +154,9 @@ def test_speedup_rows_and_verdict():
     verdict = analyses.speedup_verdict(rows)
     assert (verdict["holds"], verdict["ratio"]) == (False, 1.0)
     assert analyses.speedup_verdict(rows[:1])["verdict"] == "not run"
+    # the better best (0.6) lies 0.3 above a chance of 0.3: told only when the noise is below 0.15
+    assert analyses.speedup_verdict(rows, floor=0.3, noise=0.1)["holds"] is False
+    assert analyses.speedup_verdict(rows, floor=0.3, noise=0.15)["holds"] is None
 
 
 def test_cue_distances_and_shares_by_hand():
@@ -207,11 +210,15 @@ def test_where_a_curve_peaks_and_levels():
     assert (early["best"], early["level_from"], early["holds"]) == (8, 8, False)
     assert early["verdict"] == "rises, but is level from k = 8 on, before 15"
     flat = analyses.utterances_verdict(_frame([0.50, 0.51, 0.52, 0.50, 0.51, 0.50]))
-    assert flat["overlaps_first"] and not flat["holds"]
+    assert flat["overlaps_first"] and flat["holds"] is None  # cannot tell
+    assert analyses.all_hold([rising, flat]) is None and analyses.all_hold([rising, early, flat]) is False
+    assert analyses.all_hold([rising, rising]) is True
     assert analyses.flat_verdict(_frame([0.50, 0.51, 0.52, 0.50, 0.51, 0.50]), "max_utterances", "MAP")["flat"]
     hidden = pd.DataFrame({"hidden": [50, 100, 150, 200, 250], "MAP": [0.5, 0.52, 0.51, 0.5, 0.49],
                            "MAP ±": [0.02] * 5})
-    assert analyses.hidden_verdict(hidden)["holds"]
+    assert analyses.hidden_verdict(hidden)["holds"] is True
+    hidden["MAP"] = [0.5, 0.51, 0.52, 0.5, 0.49]  # best at 150, but every size within its interval
+    assert analyses.hidden_verdict(hidden)["holds"] is None
     hidden["MAP"] = [0.5, 0.52, 0.6, 0.5, 0.49]
     found = analyses.hidden_verdict(hidden)
     assert (found["best"], found["holds"]) == (150, False)

@@ -70,14 +70,30 @@ def load_grid(grid: str, profiles=comparison.PROFILE_ORDER,
     return comparison.load_profiles(profiles, Path(results) / grid, GRIDS[grid])
 
 
-def overview(grid: str, profile: str, results: dict[str, EntryResult] | None) -> list[str]:
-    """:func:`comparison.grid_overview` for an analysis grid, plus one line naming the
-    entries that reuse another grid's run."""
-    lines = comparison.grid_overview(profile, results, grid=grid, entries=GRIDS[grid])
-    reused = [f"{r.entry.label} is {r.reused}" for r in (results or {}).values() if r.reused]
-    if reused:
-        lines.append(f"  reused, the same run (same training configuration): {'; '.join(reused)}")
+def overview(grid: str, profiles, loaded: dict[str, dict[str, EntryResult]]) -> list[str]:
+    """:func:`comparison.grid_overview` of an analysis grid for each profile (one line
+    saying how to run it where it has no results), each with a line naming the entries
+    that reuse another grid's run."""
+    lines = []
+    for profile in profiles:
+        results = loaded.get(profile)
+        lines += comparison.grid_overview(profile, results, grid=grid, entries=GRIDS[grid])
+        reused = [f"{r.entry.label} is {r.reused}" for r in (results or {}).values() if r.reused]
+        if reused:
+            lines.append(f"  reused, the same run (same training configuration): {'; '.join(reused)}")
     return lines
+
+
+def heading(profile: str, results: dict[str, EntryResult]) -> str:
+    """A Markdown line naming a grid's profile, corpus and training budget (the steps per
+    entry and the budget parameters its runs were given: epochs, steps, validation
+    interval; "the profile's schedule" when none)."""
+    first = next(iter(results.values()))
+    given = {k: first.run["parameters"][k] for k in ("epochs", "steps", "auto_test_step")
+             if first.run["parameters"].get(k) is not None}
+    budget = ", ".join(f"{k} {v}" for k, v in given.items()) or "the profile's schedule"
+    return (f"**Profile `{profile}`** ({comparison.corpus_of(results)}; {first.metrics['steps']} "
+            f"training steps per entry: {budget})")
 
 
 # -- curves over a grid's values -----------------------------------------------------------
@@ -130,10 +146,11 @@ def utterances_verdict(frame, metric: str = "MAP") -> dict:
     """Figure 7's shape (a rise until about 15 utterances, then level) checked on an
     ``utterances`` curve: :func:`best_and_level` with ``holds`` and a ``verdict`` in words.
     It holds when the best lies beyond the first point's interval and the curve is level
-    from k = 10 or 15 on (the paper's grid has no point between)."""
+    from k = 10 or 15 on (the paper's grid has no point between); ``holds`` is None (cannot
+    tell) when the first point's interval overlaps the best's."""
     found = best_and_level(frame, "max_utterances", metric)
     if found["overlaps_first"]:
-        verdict, holds = "not seen: no rise beyond the 95% intervals", False
+        verdict, holds = "cannot tell: no rise beyond the 95% intervals", None
     elif found["level_from"] < 10:
         verdict, holds = f"rises, but is level from k = {found['level_from']} on, before 15", False
     elif found["level_from"] > 15:
@@ -141,6 +158,13 @@ def utterances_verdict(frame, metric: str = "MAP") -> dict:
     else:
         verdict, holds = f"holds: rises, level from k = {found['level_from']} on", True
     return {**found, "holds": holds, "verdict": verdict}
+
+
+def all_hold(verdicts) -> bool | None:
+    """Several parts of one claim together: False when any fails, True when every part
+    holds, None (cannot tell) otherwise."""
+    found = [v["holds"] for v in verdicts]
+    return False if False in found else True if all(h is True for h in found) else None
 
 
 def flat_verdict(frame, variable: str, metric: str) -> dict:
@@ -153,25 +177,40 @@ def flat_verdict(frame, variable: str, metric: str) -> dict:
 
 def hidden_verdict(frame, metric: str = "MAP") -> dict:
     """Figure 11's reading (best at hidden 100, every size within a stable interval)
-    checked on a ``hidden`` curve, with ``holds`` and a ``verdict`` in words."""
+    checked on a ``hidden`` curve, with ``holds`` and a ``verdict`` in words: True when
+    the best is at 100, False when it is elsewhere and some size is clearly below it, None
+    (cannot tell where the best is) when it is elsewhere but every size lies within its
+    interval."""
     found = flat_verdict(frame, "hidden", metric)
-    best = found["best"] == paper.FIGURE11["best"]
-    holds = best and found["flat"]
-    verdict = ("holds: best at 100, every size within the best's interval" if holds else
-               f"best at {found['best']}" + (", every size within the best's interval" if found["flat"]
-                                             else ", some sizes clearly below it"))
+    if found["best"] == paper.FIGURE11["best"]:
+        holds = True
+        verdict = "holds: best at 100" + (", every size within its interval" if found["flat"]
+                                          else ", some sizes clearly below it")
+    elif found["flat"]:
+        holds = None
+        verdict = f"cannot tell: best at {found['best']}, but every size within its 95% interval"
+    else:
+        holds, verdict = False, f"best at {found['best']}, some sizes clearly below it"
     return {**found, "holds": holds, "verdict": verdict}
 
 
-def speedup_verdict(rows: list[dict]) -> dict:
+def speedup_verdict(rows: list[dict], *, floor: float | None = None, noise: float | None = None) -> dict:
     """Section 7.2's claim (the emoji task speeds training up: 19 h against 30 h) checked on
     :func:`speedup_rows`: the steps SRS and SRS w/o Classify need to reach the common
     target, their ratio beside the paper's 19/30, and ``holds`` when SRS needs fewer (a run
-    that never reaches it needs more than any that does)."""
+    that never reaches it needs more than any that does).
+
+    With ``floor`` (chance) and ``noise`` (the half-width of a 95% interval of one
+    evaluation's metric), ``holds`` is None (cannot tell) unless the better run's best
+    lies more than twice ``noise`` above the floor: the best of several noisy evaluations
+    is biased upwards, so a smaller gain may be noise alone."""
     steps = {row["entry"]: row["common"] for row in rows}
     srs, without = steps.get("srs"), steps.get("srs_wo_classify")
     if "srs" not in steps or "srs_wo_classify" not in steps:
         return {"holds": None, "ratio": None, "verdict": "not run"}
+    if floor is not None and noise is not None and max(r["best"] for r in rows) - floor <= 2 * noise:
+        return {"holds": None, "ratio": srs / without if srs and without else None,
+                "verdict": "cannot tell: the better run's best validation MAP is within the noise of chance"}
     if srs is None and without is None:
         return {"holds": False, "ratio": None, "verdict": "neither run reaches the target"}
     if srs is None or without is None:
