@@ -202,13 +202,16 @@ if frames:
 #
 # > **Why the embedded corpus need not show the paper's shape.** In StickerChat nothing
 # > says where in the dialog the sticker's reason lies, and the paper finds it worth
-# > reading up to 15 utterances. The embedded generator decides it: the answer's cues lie
-# > at a geometric distance from the end, so almost all of them are within the last few
-# > utterances and a window longer than that adds only distractors and filler. A model
-# > that learns the corpus should therefore level off where the cue share does, well
-# > before 15, and longer windows can only cost it (more noise, as the paper's second
-# > reason says). A rise until 15 here would mean the model draws on something other
-# > than the cues the generator planted. Whether our grid shows the early level is only
+# > reading up to 15 utterances. The embedded generator decides it: the answer's cue
+# > phrases lie at a geometric distance from the end, so that by its own draw the last
+# > {glue:text}`u_cover_generator` utterances already hold {glue:text}`u_cue_level:.0%`
+# > of them, and a longer window adds mostly distractors and filler. (The words counted
+# > in the corpus reach that share only at k = {glue:text}`u_cover` because filler chat
+# > and stray cues use some of the same words anywhere in the dialog; those occurrences
+# > carry no information about the answer.) A model that learns the corpus should
+# > therefore level off where the generator's share does, and longer windows can only
+# > cost it (more noise, as the paper's second reason says); a rise until 15 here would
+# > mean the model draws on something other than the cues the generator planted. Whether our grid shows the early level is only
 # > decidable where its intervals are narrower than the rise: in the `ci` grid (a few
 # > dozen training steps, SRS near chance) they are not, and the curve checks the
 # > machinery only; the `cpu` grid is the one to read once it has run.
