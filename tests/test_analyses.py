@@ -248,3 +248,26 @@ def test_one_entry_of_each_grid_runs_chapter_07(tmp_path, grid, entry, check):
     assert check(metrics["config"], json.loads((folder / "history.json").read_text()))
     loaded = analyses.load_grid(grid, ["ci"], tmp_path)["ci"]
     assert list(loaded) == [entry] and loaded[entry].metrics["test_contexts"] == 100
+
+
+def test_an_analysis_grid_runs_in_parallel_streams_of_its_own_name(tmp_path, monkeypatch, labels):
+    import subprocess
+
+    write_entry(tmp_path / "hidden", "cpu", "hidden50", scores_of("random", labels), labels)  # done
+    launched = []
+
+    class FakeProcess:
+        def __init__(self, command, env):
+            launched.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(grids.os, "cpu_count", lambda: 2)
+    assert grids.run_grid_in_parallel("cpu", 2, grid="hidden", results=tmp_path / "hidden",
+                                      comparison_results=tmp_path / "comparison") == 0
+    assert all(c[c.index("run") + 1] == "hidden" for c in launched)
+    assert all(c[c.index("--comparison_dir") + 1] == str(tmp_path / "comparison") for c in launched)
+    streams = sorted(sum((c[c.index("--entries") + 1:] for c in launched), []))
+    assert streams == ["hidden100", "hidden150", "hidden200", "hidden250"]  # hidden50 is done
