@@ -7,6 +7,8 @@ each entry is, :func:`load_results` reads a profile's finished entries, and
 :func:`grid_overview`, :func:`comparison_frame`, :func:`cost_frame`, :func:`ordering_checks`,
 :func:`interval`, :func:`chance_at_1`, :func:`protocol_frame` and :func:`to_html` are what
 chapters 07, 08, 11 and the reproduction report show, through one code path.
+:func:`load_results` also reads the analysis grids (:mod:`srs_lib.analysis.analyses`), whose
+entries may reuse a run of this grid (:func:`reused_from`, :func:`entry_done`).
 """
 from __future__ import annotations
 
