@@ -84,6 +84,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "emoji_code_soft": ("the emoji code weighted by a posterior at temperature 4 (the codes "
                         "of several emojis blended)",
                         {"code_temperature": 4.0}),
+    "features_without_fr": ("the CNN's own features, without the fusion RNN and SUBMULT "
+                            "(the prediction GRU reads the fusion Transformer's output: the "
+                            "\"w/o FR\" ablation)",
+                            {"sticker_code": "features",
+                             "model_options": {"use_fusion_rnn": False}}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }
@@ -179,37 +184,56 @@ def sticker_meanings(base_path, keys, emojis) -> dict[str, list[str]]:
 EMOJI_HELD_OUT = 0.1
 
 
+def emoji_stage_library(base_path, profile: str = "cpu", *, code: str = "features",
+                        emoji_held_out: float = 0.0, cache_dir=None, batch: int = 256,
+                        verbose: bool = True) -> dict:
+    """Train the emoji stage alone with sticker ``code`` and encode every cached sticker.
+
+    Returns a dict: "maps" O `(stickers, p²·hidden)` and "vectors" O_flat `(stickers,
+    hidden)` (float32), "predicted" the emoji head's top class, "labels" the emoji classes
+    (-1 outside the vocabulary), "held_out" the rows held out from the stage, "keys" the
+    cache's ``(set id, sticker id)`` and "emojis" its labels, in cache order; and
+    "emoji_steps"."""
+    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out)
+    config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
+                            eval_limit=100)
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, f"emoji-stage-{code}",
+                          cache_dir=cache_dir, verbose=verbose)
+        trainer.fit(resume=False)
+        cache = trainer.cache
+        maps, vectors, predicted = [], [], []
+        for start in range(0, len(cache), batch):
+            images = np.asarray(cache.images[start:start + batch])
+            sticker_map, vector, logits = trainer.model.encode_stickers(images, training=False)
+            maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
+            vectors.append(ops.convert_to_numpy(vector))
+            predicted.append(ops.convert_to_numpy(ops.argmax(logits, axis=-1)))
+    return {"maps": np.concatenate(maps), "vectors": np.concatenate(vectors),
+            "predicted": np.concatenate(predicted), "labels": trainer.row_emoji,
+            "held_out": trainer.emoji_held_out_rows, "keys": list(cache.keys),
+            "emojis": list(cache.emojis), "emoji_steps": config.emoji_steps}
+
+
 def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "features"),
                           cache_dir=None, batch: int = 256, verbose: bool = True) -> dict:
     """What the ranker reads at the hand-over to the joint stage: train each sticker code's
-    emoji stage alone, encode every cached sticker and measure :func:`variance_shares` of
-    O_flat and of O (its units side by side), by set and by meaning; and the emoji head's
-    accuracy on the :data:`EMOJI_HELD_OUT` share of stickers whose emoji the stage never
-    saw, beside its accuracy on the others and the most frequent label's share."""
+    emoji stage alone (:func:`emoji_stage_library`), and measure :func:`variance_shares`
+    of O_flat and of O (its units side by side), by set and by meaning; and the emoji
+    head's accuracy on the :data:`EMOJI_HELD_OUT` share of stickers whose emoji the stage
+    never saw, beside its accuracy on the others and the most frequent label's share."""
     result = {}
     for code in codes:
-        config = profile_config(profile, sticker_code=code, emoji_held_out=EMOJI_HELD_OUT)
-        config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
-                                eval_limit=100)
-        with tempfile.TemporaryDirectory() as logs:
-            trainer = Trainer(config, base_path, logs, f"representation-{code}",
-                              cache_dir=cache_dir, verbose=verbose)
-            trainer.fit(resume=False)
-            cache = trainer.cache
-            maps, vectors, predicted = [], [], []
-            for start in range(0, len(cache), batch):
-                images = np.asarray(cache.images[start:start + batch])
-                sticker_map, vector, logits = trainer.model.encode_stickers(images, training=False)
-                maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
-                vectors.append(ops.convert_to_numpy(vector))
-                predicted.append(ops.convert_to_numpy(ops.argmax(logits, axis=-1)))
-            labels, held = trainer.row_emoji, trainer.emoji_held_out_rows
-        sets = np.array([s for s, _ in cache.keys], dtype=np.int64)
-        meanings = sticker_meanings(base_path, cache.keys, cache.emojis)
-        result[code] = {"O_flat": variance_shares(np.concatenate(vectors), sets, meanings),
-                        "O": variance_shares(np.concatenate(maps), sets, meanings),
-                        "emoji_accuracy": emoji_accuracy(np.concatenate(predicted), labels, held),
-                        "emoji_steps": config.emoji_steps, "stickers": len(cache)}
+        library = emoji_stage_library(base_path, profile, code=code,
+                                      emoji_held_out=EMOJI_HELD_OUT, cache_dir=cache_dir,
+                                      batch=batch, verbose=verbose)
+        sets = np.array([s for s, _ in library["keys"]], dtype=np.int64)
+        meanings = sticker_meanings(base_path, library["keys"], library["emojis"])
+        result[code] = {"O_flat": variance_shares(library["vectors"], sets, meanings),
+                        "O": variance_shares(library["maps"], sets, meanings),
+                        "emoji_accuracy": emoji_accuracy(library["predicted"], library["labels"],
+                                                         library["held_out"]),
+                        "emoji_steps": library["emoji_steps"], "stickers": len(sets)}
     return result
 
 
@@ -279,8 +303,9 @@ def _update_record(path: Path, profile: str, corpus: str, update) -> dict:
         record = _read_record(path, profile, corpus)
         record["runs"] = {name: r for name, r in record["runs"].items()
                           if r["corpus"] == corpus}
-        if record.get("representations", {}).get("corpus") != corpus:
-            record.pop("representations", None)
+        for section in ("representations", "fixed_codes"):
+            if record.get(section, {}).get("corpus") != corpus:
+                record.pop(section, None)
         record.update(corpus=corpus)
         update(record)
         write_json_atomically(path, record)
@@ -373,9 +398,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "code and for the CNN's own features, and record how the sticker "
                              "representations vary between sets and, within a set, by meaning "
                              "(needs --json)")
+    parser.add_argument("--fixed_codes", nargs="*", default=None, metavar="CODE",
+                        help="instead of the runs: train SRS without its sticker encoder "
+                             "against fixed sticker codes (all of them if none is named; "
+                             "see srs_lib.analysis.fixed_codes) for --joint_steps steps "
+                             "(needs --json; codes already in it are skipped)")
+
+
+def record_fixed_codes(base_path, json_out, names=None, *, profile: str = "cpu",
+                       force: bool = False, **options) -> dict:
+    """:func:`srs_lib.analysis.fixed_codes.fixed_code_rows` written into the record
+    ``json_out`` under ``"fixed_codes"`` (each row with its corpus, commit, date and
+    machine), one row at a time; rows already there for this corpus are skipped unless
+    ``force``."""
+    from srs_lib.analysis.fixed_codes import FIXED_CODES, fixed_code_rows
+
+    unknown = set(names or ()) - set(FIXED_CODES)
+    if unknown:
+        raise SystemExit(f"unknown fixed codes: {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(FIXED_CODES)}")
+    path, corpus = Path(json_out), corpus_description(base_path)
+    started = {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
+               "corpus": corpus, "machine": machine_description()}
+    kept = _read_record(path, profile, corpus).get("fixed_codes", {})
+    done = {} if force or kept.get("corpus") != corpus else kept.get("rows", {})
+
+    def add(name, row):
+        def update(record):
+            section = record.setdefault("fixed_codes", {"corpus": corpus, "rows": {}})
+            section["rows"][name] = {**row, **started}
+        _update_record(path, profile, corpus, update)
+
+    fixed_code_rows(base_path, names, profile=profile, done=done, on_row=add, **options)
+    return _read_record(path, profile, corpus)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fixed_codes is not None:
+        if not args.json_out:
+            raise SystemExit("--fixed_codes writes into a record: give --json")
+        from srs_lib.analysis.fixed_codes import fixed_codes_frame
+
+        record = record_fixed_codes(args.base_path, args.json_out, args.fixed_codes or None,
+                                    profile=args.profile, force=args.force,
+                                    steps=args.joint_steps, eval_limit=args.eval_limit,
+                                    cache_dir=args.cache_dir)
+        print(fixed_codes_frame(record).to_string())
+        return 0
     if args.representations:
         if not args.json_out:
             raise SystemExit("--representations writes into a record: give --json")

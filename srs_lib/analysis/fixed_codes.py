@@ -1,0 +1,245 @@
+"""``python -m srs_lib diagnose --fixed_codes``: SRS's text side against fixed sticker codes.
+
+Why does SRS learn from the emoji code and not from the small CNN's own features? Both are
+a vector per sticker of the same width and scale, and a linear read-out of the features
+finds the emoji nearly as often as the code does (``diagnose --representations``). This
+measurement takes the sticker encoder out of the question: it trains the emoji stage once
+per sticker code, encodes every sticker of the library, derives from those encodings the
+fixed codes of :data:`FIXED_CODES`, and trains the rest of SRS (utterance encoder, deep
+interaction, fusion network) against each code with the profile's optimiser and hinge loss,
+the code as O_flat and as the single unit of O (p = 1, as the emoji code is). Nothing but
+the code differs between two rows, so the rows separate what a code must be like for SRS
+to learn from it in the budget:
+
+* the emoji code against the features: the profile's contrast, reproduced without the CNN;
+* each label's mean feature vector, as is and centred on the library's mean: the features'
+  own geometry without the variation among stickers of one label;
+* a random code per label, clean and with noise added so that the label explains the same
+  share of its variance as it does of the features' (:func:`label_share`): the code's
+  categorical form with the features' share of variation that no dialog speaks of.
+
+The labels are the release's ``sticker_alt`` emojis, which the emoji loss trains on; no
+row reads a generator's parts. Records go under ``"fixed_codes"`` of the diagnosis record
+(chapter 07 shows them).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from keras import ops
+
+#: name: what the fixed code is (see the module docstring).
+FIXED_CODES: dict[str, str] = {
+    "emoji_code": "the cpu profile's emoji code (the predicted emoji's random code)",
+    "features": "the CNN's O_flat after the emoji stage",
+    "features_centred": "the CNN's O_flat minus the library's mean",
+    "label_means": "each sticker's O_flat replaced by the mean O_flat of its label",
+    "label_means_centred": "the label means minus the library's mean",
+    "label_codes": "a random code per label (no variation within a label)",
+    "label_codes_noisy": "a random code per label plus noise: the label explains the "
+                         "same share of its variance as of the features'",
+}
+
+
+def rms_normalised(x: np.ndarray) -> np.ndarray:
+    """Each row scaled to a root mean square of 1 (as the emoji code is), float32."""
+    x = np.asarray(x, dtype=np.float64)
+    return (x / np.sqrt((x * x).mean(axis=1, keepdims=True) + 1e-12)).astype(np.float32)
+
+
+def label_means(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row of ``x`` replaced by the mean of the rows with its label (any hashable keys)."""
+    _, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    sums = np.zeros((inverse.max() + 1, x.shape[1]))
+    np.add.at(sums, inverse, np.asarray(x, dtype=np.float64))
+    return (sums / np.bincount(inverse)[:, None])[inverse]
+
+
+def label_share(x: np.ndarray, labels: np.ndarray) -> float:
+    """The share of the variance of ``x`` (rows) between the label means, over the library."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    total = float((x * x).sum())
+    between = label_means(x, labels)
+    return float((between * between).sum()) / total if total else 0.0
+
+
+def derive_code(name: str, library: dict, *, seed: int = 0) -> np.ndarray:
+    """The fixed code ``name`` of every sticker `(stickers, hidden)`, RMS-normalised.
+
+    ``library`` holds "emoji_code" and "features" (O_flat of the two emoji stages, in
+    cache order) and "labels" (each sticker's label)."""
+    if name not in FIXED_CODES:
+        raise ValueError(f"unknown fixed code {name!r}; choose from {', '.join(FIXED_CODES)}")
+    features, labels = np.asarray(library["features"], np.float64), np.asarray(library["labels"])
+    rng = np.random.default_rng(seed)
+    if name == "emoji_code":
+        code = library["emoji_code"]
+    elif name == "features":
+        code = features
+    elif name == "features_centred":
+        code = features - features.mean(axis=0)
+    elif name == "label_means":
+        code = label_means(features, labels)
+    elif name == "label_means_centred":
+        means = label_means(features, labels)
+        code = means - means.mean(axis=0)
+    else:
+        _, inverse = np.unique(labels, return_inverse=True)
+        code = rng.normal(size=(inverse.max() + 1, features.shape[1]))[inverse]
+        if name == "label_codes_noisy":
+            # the noise's scale found by bisection so that the label's share of the code's
+            # variance equals its share of the features' (noise also moves the label means)
+            target, noise = label_share(features, labels), rng.normal(size=code.shape)
+            low, high = 0.0, 100.0
+            for _ in range(50):
+                sigma = (low + high) / 2
+                low, high = ((sigma, high) if label_share(code + sigma * noise, labels) > target
+                             else (low, sigma))
+            code = code + (low + high) / 2 * noise
+    return rms_normalised(code)
+
+
+def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: int = 600,
+                  eval_limit: int = 600, eval_every: int = 300, cache_dir=None,
+                  seed: int = 0) -> dict:
+    """Train SRS without its sticker encoder against the fixed ``code`` (one row per cached
+    sticker, in cache order): the profile's optimiser (Adam, its learning-rate schedule and
+    clipping) and hinge loss on the training split's batches, the code as O_flat and as
+    the single unit of O. Returns the validation R10@1 and MAP on ``eval_limit`` contexts
+    every ``eval_every`` steps and at the end, and the mean hinge loss before each."""
+    import keras
+    import torch
+
+    from srs_lib.analysis.metrics import ranking_metrics
+    from srs_lib.data.corpus import Corpus
+    from srs_lib.layers.masking import MASK_VALUE
+    from srs_lib.models.registry import build_model
+    from srs_lib.training.config import data_config, profile_config
+    from srs_lib.training.losses import hinge_loss
+    from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
+
+    config = profile_config(profile, sticker_code="pooled", seed=seed)
+    corpus = Corpus(base_path, vocab_size=config.vocab_size,
+                    emoji_vocab_size=config.emoji_vocab_size)
+    cache = corpus.sticker_cache(cache_dir, progress=False)
+    if len(code) != len(cache):
+        raise ValueError(f"the code has {len(code)} rows, the sticker cache {len(cache)}")
+    limits = dict(max_utterances=config.max_utterances, max_words=config.max_words)
+    row_emoji = emoji_labels(cache, corpus.emoji_vocab)
+    train = RankingBatches(encode_split(corpus, "train", cache, **limits), cache, row_emoji,
+                           batch_size=config.batch_size, n_candidates=config.n_candidates,
+                           protocol=config.protocol, seed=seed, train=True)
+    val = RankingBatches(encode_split(corpus, "release_val.json", cache, **limits), cache,
+                         row_emoji, batch_size=config.batch_size,
+                         n_candidates=config.n_candidates, protocol=config.protocol,
+                         seed=config.eval_seed, train=False)
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, vocab_size=len(corpus.vocab), n_emoji=len(corpus.emoji_vocab),
+                        data_config=data_config(config))
+    inputs, _ = train[0]
+    model({k: ops.convert_to_tensor(v[:1]) for k, v in inputs.items()}, training=False)
+    table = torch.as_tensor(np.concatenate([code, np.zeros((1, code.shape[1]), np.float32)]))
+    no_logits = torch.zeros(1, len(corpus.emoji_vocab))
+
+    def model_inputs(split, index, rows):
+        vectors = table[torch.as_tensor(np.where(rows >= 0, rows, len(code)))]
+        return {"contexts": ops.convert_to_tensor(split.contexts[index]),
+                "sticker_map": vectors[:, :, None, None, :], "sticker_vector": vectors,
+                "emoji_logits": no_logits.expand(*rows.shape, -1)}
+
+    variables = [v for v in model.trainable_variables
+                 if not v.path.startswith("sticker_encoder")]
+    schedule = keras.optimizers.schedules.PolynomialDecay(
+        config.learning_rate, max(1, int(config.decay_epochs * len(train))),
+        config.end_learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, global_clipnorm=config.clipnorm)
+    optimizer.build(variables)
+
+    def validate():
+        scores, labels = [], []
+        for batch in range(min(len(val), -(-eval_limit // val.batch_size))):
+            index, rows, label = val.plan(batch)
+            with torch.no_grad():
+                out = model(model_inputs(val.split, index, rows), training=False)
+            scores.append(np.where(rows >= 0, ops.convert_to_numpy(out["scores"]), MASK_VALUE))
+            labels.append(label)
+        found = ranking_metrics(np.concatenate(scores)[:eval_limit],
+                                np.concatenate(labels)[:eval_limit])
+        return {"MAP": found["MAP"], "R10@1": found["R10@1"]}
+
+    curve, losses, start = [], [], time.monotonic()
+    for step in range(1, steps + 1):
+        epoch, batch = divmod(step - 1, len(train))
+        if epoch != train.epoch:
+            train.set_epoch(epoch)
+        index, rows, label = train.plan(batch)
+        for variable in variables:
+            variable.value.grad = None
+        out = model(model_inputs(train.split, index, rows), training=True)
+        mask = torch.as_tensor(rows >= 0)
+        scores = torch.where(mask, out["scores"].float(), torch.tensor(MASK_VALUE))
+        loss = ops.mean(hinge_loss(torch.as_tensor(label), scores, config.margin, mask=mask,
+                                   reduction=config.hinge_reduction))
+        loss.backward()
+        losses.append(float(ops.convert_to_numpy(loss)))
+        grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
+                 for v in variables]
+        with torch.no_grad():
+            optimizer.apply(grads, variables)
+        if step % eval_every == 0 or step == steps:
+            curve.append({"step": step, "hinge": round(float(np.mean(losses)), 4), **validate()})
+            losses = []
+    return {"steps": steps, "validation": {**curve[-1], "contexts": eval_limit},
+            "curve": curve, "wall_seconds": round(time.monotonic() - start, 1)}
+
+
+def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int = 600,
+                    eval_limit: int = 600, cache_dir=None, done=None, on_row=None,
+                    verbose: bool = True) -> dict:
+    """Train against each named fixed code (all of :data:`FIXED_CODES` by default); rows in
+    ``done`` are kept. ``on_row(name, row)`` is called after each new row."""
+    from srs_lib.analysis.diagnose import emoji_stage_library
+
+    names = list(names or FIXED_CODES)
+    rows = dict(done or {})
+    todo = [n for n in names if n not in rows]
+    if not todo:
+        return rows
+    stages = {code: emoji_stage_library(base_path, profile, code=code, cache_dir=cache_dir,
+                                        verbose=verbose)
+              for code in ("emoji", "features")}
+    library = {"emoji_code": stages["emoji"]["vectors"], "features": stages["features"]["vectors"],
+               "labels": np.asarray(stages["features"]["emojis"])}
+    for i, name in enumerate(todo, 1):
+        code = derive_code(name, library)
+        share = label_share(code, library["labels"])
+        if verbose:
+            print(f"[fixed codes {i}/{len(todo)}] {name} (label share {share:.3f}) ...", flush=True)
+        row = {"code": name, "what": FIXED_CODES[name], "label_share": round(share, 4),
+               "emoji_steps": stages["features"]["emoji_steps"],
+               **train_on_code(code, base_path, profile, steps=steps, eval_limit=eval_limit,
+                               cache_dir=cache_dir)}
+        if verbose:
+            print(f"[fixed codes {i}/{len(todo)}] {name}: validation R10@1 "
+                  f"{row['validation']['R10@1']:.3f} ({row['wall_seconds']:.0f} s)", flush=True)
+        rows[name] = row
+        if on_row:
+            on_row(name, row)
+    return rows
+
+
+def fixed_codes_frame(record: dict):
+    """The record's fixed-code rows as a table, in :data:`FIXED_CODES` order."""
+    import pandas as pd
+
+    rows = record.get("fixed_codes", {}).get("rows", {})
+    names = [n for n in FIXED_CODES if n in rows]
+    return pd.DataFrame({
+        "fixed code": names,
+        "what it is": [rows[n]["what"] for n in names],
+        "label's share of its variance": [round(rows[n]["label_share"], 3) for n in names],
+        "validation R10@1": [round(rows[n]["validation"]["R10@1"], 3) for n in names],
+        "validation MAP": [round(rows[n]["validation"]["MAP"], 3) for n in names],
+    }).set_index("fixed code")
