@@ -95,8 +95,8 @@ def derive_code(name: str, library: dict, *, seed: int = 0) -> np.ndarray:
             low, high = 0.0, 100.0
             for _ in range(50):
                 sigma = (low + high) / 2
-                low, high = ((sigma, high) if label_share(code + sigma * noise, labels) > target
-                             else (low, sigma))
+                share = label_share(rms_normalised(code + sigma * noise), labels)
+                low, high = (sigma, high) if share > target else (low, sigma)
             code = code + (low + high) / 2 * noise
     return rms_normalised(code)
 

@@ -1,0 +1,92 @@
+"""diagnose --fixed_codes: the derived codes, their label shares and the record."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from srs_lib.analysis import fixed_codes
+from srs_lib.cli import main
+
+
+def test_label_share_by_hand():
+    # two labels, means -1 and +1 on one unit, each point ±0.5 around its mean
+    x = np.array([[-1.5], [-0.5], [0.5], [1.5]])
+    labels = np.array(["a", "a", "b", "b"])
+    # total variance (sum of squares about the mean): 2.25+0.25+0.25+2.25 = 5; between: 4·1 = 4
+    assert fixed_codes.label_share(x, labels) == pytest.approx(0.8)
+    np.testing.assert_allclose(fixed_codes.label_means(x, labels), [[-1], [-1], [1], [1]])
+    assert fixed_codes.label_share(np.ones((4, 3)), labels) == 0.0  # no variance at all
+
+
+def _library(n=120, k=16, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.array([f"e{i % 6}" for i in range(n)])
+    _, inverse = np.unique(labels, return_inverse=True)
+    features = rng.normal(size=(6, k))[inverse] * 0.7 + rng.normal(size=(n, k)) + 3.0
+    return {"features": features, "emoji_code": rng.normal(size=(n, k)), "labels": labels}
+
+
+def test_every_code_is_one_rms_normalised_row_per_sticker():
+    library = _library()
+    for name in fixed_codes.FIXED_CODES:
+        code = fixed_codes.derive_code(name, library)
+        assert code.shape == (120, 16) and code.dtype == np.float32
+        np.testing.assert_allclose(np.sqrt((code.astype(np.float64) ** 2).mean(axis=1)), 1.0,
+                                   rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown fixed code"):
+        fixed_codes.derive_code("pixels", library)
+
+
+def test_the_codes_are_what_their_names_say():
+    library = _library()
+    labels = library["labels"]
+    features = fixed_codes.rms_normalised(library["features"])
+    np.testing.assert_allclose(fixed_codes.derive_code("features", library), features, rtol=1e-5)
+    # label means and label codes do not vary within a label
+    for name in ("label_means", "label_means_centred", "label_codes"):
+        code = fixed_codes.derive_code(name, library)
+        assert fixed_codes.label_share(code, labels) == pytest.approx(1.0), name
+    # centring removes the common offset (+3 on every unit) that the plain means keep
+    plain = fixed_codes.derive_code("label_means", library).mean(axis=0)
+    centred = fixed_codes.derive_code("label_means_centred", library).mean(axis=0)
+    assert np.abs(centred).max() < 0.2 < np.abs(plain).min()
+    # the noisy label codes: the label explains the features' share of their variance
+    noisy = fixed_codes.derive_code("label_codes_noisy", library)
+    target = fixed_codes.label_share(library["features"], labels)
+    assert target < 0.9
+    assert fixed_codes.label_share(noisy, labels) == pytest.approx(target, abs=0.01)
+
+
+def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
+    corpus = make_corpus(extra_samples=30)
+    out = tmp_path / "ci.json"
+    argv = ["diagnose", "--base_path", str(corpus), "--profile", "ci", "--json", str(out),
+            "--joint_steps", "3", "--eval_limit", "8"]
+    assert main([*argv, "--fixed_codes", "label_codes", "features"]) == 0
+    record = json.loads(out.read_text())
+    rows = record["fixed_codes"]["rows"]
+    assert set(rows) == {"label_codes", "features"}
+    assert record["fixed_codes"]["corpus"] == record["corpus"]
+    for row in rows.values():
+        assert row["steps"] == 3 and row["curve"][-1]["step"] == 3
+        assert 0.0 <= row["validation"]["R10@1"] <= 1.0 and row["validation"]["contexts"] == 8
+        assert row["corpus"] == record["corpus"] and "commit" in row
+    assert rows["label_codes"]["label_share"] == pytest.approx(1.0)
+    frame = fixed_codes.fixed_codes_frame(record)
+    assert list(frame.index) == ["features", "label_codes"]  # FIXED_CODES order
+    capsys.readouterr()
+    assert main([*argv, "--fixed_codes", "label_codes"]) == 0  # done: nothing trained
+    assert "[fixed codes" not in capsys.readouterr().out
+    assert json.loads(out.read_text())["fixed_codes"]["rows"] == rows
+    with pytest.raises(SystemExit, match="unknown fixed codes"):
+        main([*argv, "--fixed_codes", "pixels"])
+    with pytest.raises(SystemExit, match="give --json"):
+        main(["diagnose", "--base_path", str(corpus), "--fixed_codes"])
+
+
+def test_a_code_of_the_wrong_length_is_refused(make_corpus):
+    corpus = make_corpus()
+    with pytest.raises(ValueError, match="rows, the sticker cache"):
+        fixed_codes.train_on_code(np.zeros((3, 16), np.float32), corpus, "ci", steps=1)
