@@ -30,7 +30,7 @@ def _library(n=120, k=16, seed=0):
 
 def test_every_code_is_one_rms_normalised_row_per_sticker():
     library = _library()
-    for name in fixed_codes.FIXED_CODES:
+    for name in fixed_codes.CODES:
         code = fixed_codes.derive_code(name, library)
         assert code.shape == (120, 16) and code.dtype == np.float32
         np.testing.assert_allclose(np.sqrt((code.astype(np.float64) ** 2).mean(axis=1)), 1.0,
@@ -64,10 +64,15 @@ def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
     out = tmp_path / "ci.json"
     argv = ["diagnose", "--base_path", str(corpus), "--profile", "ci", "--json", str(out),
             "--joint_steps", "3", "--eval_limit", "8"]
-    assert main([*argv, "--fixed_codes", "label_codes", "features"]) == 0
+    assert main([*argv, "--fixed_codes", "label_codes", "features", "features_without_fr"]) == 0
     record = json.loads(out.read_text())
     rows = record["fixed_codes"]["rows"]
-    assert set(rows) == {"label_codes", "features"}
+    assert set(rows) == {"label_codes", "features", "features_without_fr"}
+    assert rows["features_without_fr"]["model_options"] == {"use_fusion_rnn": False}
+    assert rows["features_without_fr"]["code"] == "features"
+    # the same code, so the same share; another model, so other scores
+    assert rows["features_without_fr"]["label_share"] == rows["features"]["label_share"]
+    assert rows["features_without_fr"]["curve"] != rows["features"]["curve"]
     assert record["fixed_codes"]["corpus"] == record["corpus"]
     for row in rows.values():
         assert row["steps"] == 3 and row["curve"][-1]["step"] == 3
@@ -75,7 +80,7 @@ def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
         assert row["corpus"] == record["corpus"] and "commit" in row
     assert rows["label_codes"]["label_share"] == pytest.approx(1.0)
     frame = fixed_codes.fixed_codes_frame(record)
-    assert list(frame.index) == ["features", "label_codes"]  # FIXED_CODES order
+    assert list(frame.index) == ["features", "label_codes", "features_without_fr"]  # FIXED_CODES order
     capsys.readouterr()
     assert main([*argv, "--fixed_codes", "label_codes"]) == 0  # done: nothing trained
     assert "[fixed codes" not in capsys.readouterr().out

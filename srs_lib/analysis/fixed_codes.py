@@ -29,17 +29,29 @@ import time
 import numpy as np
 from keras import ops
 
-#: name: what the fixed code is (see the module docstring).
-FIXED_CODES: dict[str, str] = {
-    "emoji_code": "the cpu profile's emoji code (the predicted emoji's random code)",
-    "features": "the CNN's O_flat after the emoji stage",
-    "features_centred": "the CNN's O_flat minus the library's mean",
-    "label_means": "each sticker's O_flat replaced by the mean O_flat of its label",
-    "label_means_centred": "the label means minus the library's mean",
-    "label_codes": "a random code per label (no variation within a label)",
-    "label_codes_noisy": "a random code per label plus noise: the label explains the "
-                         "same share of its variance as of the features'",
+#: name: (what the fixed code is, the code it derives, SRS's model options); see the module
+#: docstring.
+WITHOUT_FR = {"use_fusion_rnn": False}
+FIXED_CODES: dict[str, tuple[str, str, dict]] = {
+    "emoji_code": ("the cpu profile's emoji code (the predicted emoji's random code)",
+                   "emoji_code", {}),
+    "features": ("the CNN's O_flat after the emoji stage", "features", {}),
+    "features_centred": ("the CNN's O_flat minus the library's mean", "features_centred", {}),
+    "label_means": ("each sticker's O_flat replaced by the mean O_flat of its label",
+                    "label_means", {}),
+    "label_means_centred": ("the label means minus the library's mean",
+                            "label_means_centred", {}),
+    "label_codes": ("a random code per label (no variation within a label)", "label_codes", {}),
+    "label_codes_noisy": ("a random code per label plus noise: the label explains the same "
+                          "share of its variance as of the features'", "label_codes_noisy", {}),
+    "features_without_fr": ("the CNN's O_flat, SRS without the fusion RNN and SUBMULT "
+                            "(\"w/o FR\")", "features", WITHOUT_FR),
+    "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
+                                     "SUBMULT", "label_codes_noisy", WITHOUT_FR),
 }
+#: The codes :func:`derive_code` makes.
+CODES = ("emoji_code", "features", "features_centred", "label_means", "label_means_centred",
+         "label_codes", "label_codes_noisy")
 
 
 def rms_normalised(x: np.ndarray) -> np.ndarray:
@@ -70,8 +82,8 @@ def derive_code(name: str, library: dict, *, seed: int = 0) -> np.ndarray:
 
     ``library`` holds "emoji_code" and "features" (O_flat of the two emoji stages, in
     cache order) and "labels" (each sticker's label)."""
-    if name not in FIXED_CODES:
-        raise ValueError(f"unknown fixed code {name!r}; choose from {', '.join(FIXED_CODES)}")
+    if name not in CODES:
+        raise ValueError(f"unknown fixed code {name!r}; choose from {', '.join(CODES)}")
     features, labels = np.asarray(library["features"], np.float64), np.asarray(library["labels"])
     rng = np.random.default_rng(seed)
     if name == "emoji_code":
@@ -103,12 +115,13 @@ def derive_code(name: str, library: dict, *, seed: int = 0) -> np.ndarray:
 
 def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: int = 600,
                   eval_limit: int = 600, eval_every: int = 300, cache_dir=None,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, model_options=None) -> dict:
     """Train SRS without its sticker encoder against the fixed ``code`` (one row per cached
     sticker, in cache order): the profile's optimiser (Adam, its learning-rate schedule and
     clipping) and hinge loss on the training split's batches, the code as O_flat and as
     the single unit of O. Returns the validation R10@1 and MAP on ``eval_limit`` contexts
-    every ``eval_every`` steps and at the end, and the mean hinge loss before each."""
+    every ``eval_every`` steps and at the end, and the mean hinge loss before each.
+    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`)."""
     import keras
     import torch
 
@@ -121,6 +134,7 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
     from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
 
     config = profile_config(profile, sticker_code="pooled", seed=seed)
+    config = config.replace(model_options={**config.model_options, **(model_options or {})})
     corpus = Corpus(base_path, vocab_size=config.vocab_size,
                     emoji_vocab_size=config.emoji_vocab_size)
     cache = corpus.sticker_cache(cache_dir, progress=False)
@@ -213,14 +227,15 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
     library = {"emoji_code": stages["emoji"]["vectors"], "features": stages["features"]["vectors"],
                "labels": np.asarray(stages["features"]["emojis"])}
     for i, name in enumerate(todo, 1):
-        code = derive_code(name, library)
+        what, code_name, options = FIXED_CODES[name]
+        code = derive_code(code_name, library)
         share = label_share(code, library["labels"])
         if verbose:
             print(f"[fixed codes {i}/{len(todo)}] {name} (label share {share:.3f}) ...", flush=True)
-        row = {"code": name, "what": FIXED_CODES[name], "label_share": round(share, 4),
-               "emoji_steps": stages["features"]["emoji_steps"],
+        row = {"code": code_name, "model_options": options, "what": what,
+               "label_share": round(share, 4), "emoji_steps": stages["features"]["emoji_steps"],
                **train_on_code(code, base_path, profile, steps=steps, eval_limit=eval_limit,
-                               cache_dir=cache_dir)}
+                               cache_dir=cache_dir, model_options=options)}
         if verbose:
             print(f"[fixed codes {i}/{len(todo)}] {name}: validation R10@1 "
                   f"{row['validation']['R10@1']:.3f} ({row['wall_seconds']:.0f} s)", flush=True)
