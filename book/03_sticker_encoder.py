@@ -67,6 +67,26 @@ print(f"{corpus_description(base_path)}: {len(split)} test contexts, "
       f"{config.backbone}, hidden {config.hidden}")
 print("stickers of one context:", stickers.shape, stickers.dtype, "| ground truth in slot", positive)
 
+# %%
+from srs_lib.data.corpus import open_emoji_vocab
+from srs_lib.training.config import PROFILES
+
+caps = {name: PROFILES[name].emoji_vocab_size for name in PROFILES}
+cap_rule = "; ".join(f"`{name}`: " + (f"the first {cap - 4} emojis ({cap} entries with the 4 "
+                                     "reserved ones)" if cap else "every emoji")
+                     for name, cap in caps.items())
+glue("emoji_cap_rule", cap_rule, display=False)
+glue("corpus_emojis", len(open_emoji_vocab(base_path)), display=False)
+glue("kept_emojis", len(corpus.emoji_vocab), display=False)
+
+# %% [markdown]
+# The head predicts one of the corpus's emoji labels. The released training caps the emoji
+# vocabulary at 300 entries, 4 of them reserved, so on the real release the samples whose
+# emoji is rarer are dropped there; here every profile's rule is an option
+# (`emoji_vocab_size`) and a sample it drops is counted ("emoji outside vocab", see
+# `validate`): {glue:text}`emoji_cap_rule`. This corpus lists
+# {glue:text}`corpus_emojis` emojis, of which the head predicts {glue:text}`kept_emojis`.
+
 # %% [markdown]
 # ## Equation 1: a grid and a vector
 #

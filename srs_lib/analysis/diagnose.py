@@ -89,6 +89,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                             "\"w/o FR\" ablation)",
                             {"sticker_code": "features",
                              "model_options": {"use_fusion_rnn": False}}),
+    "features_pooled_without_fr": ('sticker_code="pooled" without the fusion RNN and SUBMULT '
+                                   "(the fixed-code measurement's learning case, with the CNN "
+                                   "trained on)",
+                                   {"sticker_code": "pooled",
+                                    "model_options": {"use_fusion_rnn": False}}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }
