@@ -203,6 +203,34 @@ if "representations" in features_record:
 # ({glue:text}`raw_attention_r1`), which is why $\tau$ is softmax-normalised (chapter 05).
 
 # %% [markdown]
+# ### The sticker encoder taken out: fixed codes
+#
+# `python -m srs_lib diagnose --fixed_codes` asks what a sticker code must be like for SRS
+# to learn from it, with the CNN out of the loop: the emoji stage is trained once per
+# sticker code, every sticker of the library is encoded, and the rest of SRS (utterance
+# encoder, deep interaction, fusion network) is trained against a fixed code derived from
+# those encodings, 600 steps with the profile's optimiser and hinge loss, the code as
+# $O_{flat}$ and as the single unit of $O$ (module `srs_lib.analysis.fixed_codes`). The
+# labels are the release's emoji labels, which the emoji loss trains on. The column
+# "label's share" is the share of the code's variance that lies between the label means,
+# over the whole library.
+
+# %%
+fixed = features_record.get("fixed_codes", {}).get("rows", {})
+if fixed:
+    from srs_lib.analysis.fixed_codes import fixed_codes_frame
+
+    display(HTML(fixed_codes_frame(features_record).to_html()))
+    fixed_r1 = {name: row["validation"]["R10@1"] for name, row in fixed.items()}
+    for name, value in fixed_r1.items():
+        glue(f"fixed_{name}", f"{value:.3f}", display=False)
+    for name in ("features", "label_codes_noisy"):
+        if name in fixed:
+            glue(f"fixed_share_{name}", f"{fixed[name]['label_share']:.2f}", display=False)
+else:
+    print("no fixed-code rows recorded yet")
+
+# %% [markdown]
 # ## Training
 #
 # The same function as `python -m srs_lib train` runs here. Every `auto_test_step` steps
