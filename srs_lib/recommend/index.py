@@ -99,6 +99,23 @@ def encode_library(model, images, *, chunk: int = 256) -> dict[str, np.ndarray]:
             for name in names}
 
 
+class ModelStickerSide:
+    """What an index needs of a Keras model: its fingerprint, the names of its arrays and
+    their values for a sticker cache (:func:`model_fingerprint`, :func:`index_arrays`,
+    :func:`encode_library`). :meth:`StickerIndex.open` accepts any object with these three
+    (a scoring stand-in in a test, say) or a Keras model, which it wraps in this."""
+
+    def __init__(self, model):
+        self.model = model
+        self.array_names = index_arrays(model)
+
+    def fingerprint(self) -> str:
+        return model_fingerprint(self.model)
+
+    def library_arrays(self, cache: StickerCache, chunk: int = 256) -> dict[str, np.ndarray]:
+        return encode_library(self.model, cache.images, chunk=chunk)
+
+
 def _write_array(directory: Path, name: str, array: np.ndarray) -> str:
     """Write one array as ``NAME-<nonce>.npy`` through a synced temporary; its file name."""
     file_name = f"{name}-{secrets.token_hex(4)}.npy"
@@ -163,12 +180,14 @@ class StickerIndex:
     @classmethod
     def open(cls, model, cache: StickerCache, directory, *, rebuild: bool = False,
              chunk: int = 256) -> "StickerIndex":
-        """The index of ``model`` over ``cache``'s stickers in ``directory``: reopened when
-        its manifest matches the model's and the corpus's fingerprints, else (or with
-        ``rebuild``) encoded and written atomically (see the module docstring)."""
+        """The index of ``model`` (a Keras model or a :class:`ModelStickerSide`-like object)
+        over ``cache``'s stickers in ``directory``: reopened when its manifest matches the
+        model's and the corpus's fingerprints, else (or with ``rebuild``) encoded and
+        written atomically (see the module docstring)."""
+        side = model if hasattr(model, "library_arrays") else ModelStickerSide(model)
         directory = Path(directory)
-        expected = {"format": FORMAT_VERSION, "model": model_fingerprint(model),
-                    "corpus": cache.fingerprint, "arrays": list(index_arrays(model))}
+        expected = {"format": FORMAT_VERSION, "model": side.fingerprint(),
+                    "corpus": cache.fingerprint, "arrays": list(side.array_names)}
         if not rebuild and directory.is_dir():
             with locked(directory, exclusive=False, create=False):
                 found = cls._reopen(directory, expected, len(cache))
@@ -179,7 +198,7 @@ class StickerIndex:
             found = None if rebuild else cls._reopen(directory, expected, len(cache))
             if found is not None:
                 return found
-            cls._build(directory, expected, model, cache, chunk)
+            cls._build(directory, expected, side, cache, chunk)
             found = cls._reopen(directory, expected, len(cache))
         if found is None:
             raise RuntimeError(f"the sticker index just written in {directory} cannot be reopened")
@@ -208,9 +227,11 @@ class StickerIndex:
         return cls(directory, manifest, arrays, built=False)
 
     @staticmethod
-    def _build(directory: Path, expected: dict, model, cache: StickerCache, chunk: int) -> None:
+    def _build(directory: Path, expected: dict, side, cache: StickerCache, chunk: int) -> None:
         _remove_unnamed(directory, keep=set(_named_files(directory)))  # a killed build's leftovers
-        arrays = encode_library(model, cache.images, chunk=chunk)
+        arrays = side.library_arrays(cache, chunk=chunk)
+        if set(arrays) != set(expected["arrays"]):
+            raise ValueError(f"the model gave arrays {sorted(arrays)}, not {expected['arrays']}")
         files = {name: _write_array(directory, name, array) for name, array in arrays.items()}
         manifest = {**expected, "files": files,
                     "shapes": {name: list(array.shape) for name, array in arrays.items()},

@@ -27,7 +27,7 @@ import numpy as np
 
 from srs_lib.data.corpus import Corpus, open_vocab
 from srs_lib.data.vocab import UNK, encode_context, tokenize
-from srs_lib.recommend.index import StickerIndex
+from srs_lib.recommend.index import ModelStickerSide, StickerIndex
 
 
 class RecommendError(ValueError):
@@ -109,18 +109,57 @@ def load_model(path):
     return keras.saving.load_model(path, safe_mode=True)
 
 
-class _Side:
-    """One model of the recommender, its vocabulary and context limits."""
+class KerasRanker(ModelStickerSide):
+    """A saved ranking model as the recommender uses it: its sticker side for the index
+    (:class:`~srs_lib.recommend.index.ModelStickerSide`), its data options, and
 
-    def __init__(self, model, checkpoint, base_path, corpus: Corpus, corpus_vocab_size):
-        self.model, self.checkpoint = model, checkpoint
-        options = _data_options(model, checkpoint)
+    * :meth:`scores` of contexts against candidates given by their cached encodings;
+    * :meth:`context_vectors`, for a retriever (a model with ``encode_context``).
+
+    A stand-in (a test's scorer) provides the same attributes and methods."""
+
+    def __init__(self, model, checkpoint="(in memory)"):
+        super().__init__(model)
+        self.checkpoint = checkpoint
+        self.data_config = _data_options(model, checkpoint)
+        self.vocab_size = model.vocab_size
+        self.is_retriever = hasattr(model, "encode_context")
+
+    def context_vectors(self, ids: np.ndarray) -> np.ndarray:
+        """Unit context vectors `(batch, hidden)` of token ids `(batch, utterances, words)`."""
+        import torch
+        from keras import ops
+
+        with torch.no_grad():
+            return np.asarray(ops.convert_to_numpy(
+                self.model.encode_context(ops.convert_to_tensor(ids), training=False)))
+
+    def scores(self, ids: np.ndarray, encoded: dict[str, np.ndarray]) -> np.ndarray:
+        """Scores `(batch, candidates)` of contexts ``ids`` against candidates given by the
+        index's arrays, each `(batch, candidates, ...)`: the model runs on the encodings in
+        place of the images (:data:`~srs_lib.models.base.ENCODED_STICKERS`)."""
+        import torch
+        from keras import ops
+
+        inputs = {"contexts": ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)),
+                  **{name: ops.convert_to_tensor(array) for name, array in encoded.items()}}
+        with torch.no_grad():
+            scores = self.model(inputs, training=False)["scores"]
+        return np.asarray(ops.convert_to_numpy(ops.cast(scores, "float32")))
+
+
+class _Side:
+    """One ranker of the recommender with the vocabulary and limits it was trained with."""
+
+    def __init__(self, ranker, base_path, corpus: Corpus, corpus_vocab_size):
+        self.ranker = ranker
+        options = ranker.data_config
         self.max_utterances, self.max_words = options["max_utterances"], options["max_words"]
         size = options.get("vocab_size")
         self.vocab = corpus.vocab if size == corpus_vocab_size else open_vocab(base_path, size)
-        if len(self.vocab) != model.vocab_size:
-            raise RecommendError(f"{checkpoint} was trained with {model.vocab_size} word ids, "
-                                 f"the corpus vocabulary gives {len(self.vocab)}: is it the "
+        if len(self.vocab) != ranker.vocab_size:
+            raise RecommendError(f"{ranker.checkpoint} was trained with {ranker.vocab_size} word "
+                                 f"ids, the corpus vocabulary gives {len(self.vocab)}: is it the "
                                  f"corpus the model was trained on?")
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, ContextReport]:
@@ -150,22 +189,35 @@ class Recommender:
                  index_dir=None, verify_cache: str = "stat"):
         if base_path is None:
             raise RecommendError("pass base_path, the corpus whose stickers are the library")
-        reranker = load_model(checkpoint)
-        options = _data_options(reranker, checkpoint)
+        reranker = KerasRanker(load_model(checkpoint), checkpoint)
+        if retriever is not None:
+            retriever = KerasRanker(load_model(retriever), retriever)
+            if not retriever.is_retriever:
+                raise RecommendError(f"{retriever.checkpoint} is a {type(retriever.model).__name__}, "
+                                     f"not a retriever (train one with --model dual_encoder)")
+        self._open(reranker, retriever, base_path, cache_dir, index_dir, verify_cache)
+
+    @classmethod
+    def from_rankers(cls, reranker, retriever=None, base_path=None, *, cache_dir=None,
+                     index_dir=None, verify_cache: str = "stat") -> "Recommender":
+        """A recommender of rankers already loaded (:class:`KerasRanker`, or stand-ins
+        with the same attributes and methods)."""
+        recommender = cls.__new__(cls)
+        recommender._open(reranker, retriever, base_path, cache_dir, index_dir, verify_cache)
+        return recommender
+
+    def _open(self, reranker, retriever, base_path, cache_dir, index_dir, verify_cache):
+        options = reranker.data_config
         self.corpus = Corpus(base_path, vocab_size=options.get("vocab_size"),
                              emoji_vocab_size=options.get("emoji_vocab_size"))
         self.cache = self.corpus.sticker_cache(cache_dir, progress=False, verify=verify_cache)
         index_dir = Path(index_dir) if index_dir else Path(self.cache.directory) / "index"
-        self.reranker = _Side(reranker, checkpoint, base_path, self.corpus, options.get("vocab_size"))
+        self.reranker = _Side(reranker, base_path, self.corpus, options.get("vocab_size"))
         self.reranker_index = StickerIndex.open(reranker, self.cache, index_dir / "reranker")
         self.retriever = self.retriever_index = None
         if retriever is not None:
-            model = load_model(retriever)
-            if not hasattr(model, "encode_context"):
-                raise RecommendError(f"{retriever} is a {type(model).__name__}, not a retriever "
-                                     f"(train one with --model dual_encoder)")
-            self.retriever = _Side(model, retriever, base_path, self.corpus, options.get("vocab_size"))
-            self.retriever_index = StickerIndex.open(model, self.cache, index_dir / "retriever")
+            self.retriever = _Side(retriever, base_path, self.corpus, options.get("vocab_size"))
+            self.retriever_index = StickerIndex.open(retriever, self.cache, index_dir / "retriever")
         self.index = self.reranker_index  # row → (set, sticker, emoji), shared by both
 
     def __len__(self) -> int:
@@ -185,36 +237,18 @@ class Recommender:
 
     def context_vector(self, ids: np.ndarray) -> np.ndarray:
         """The retriever's unit context vector(s) `(batch, hidden)` for token ids."""
-        import torch
-        from keras import ops
-
-        with torch.no_grad():
-            return np.asarray(ops.convert_to_numpy(
-                self.retriever.model.encode_context(ops.convert_to_tensor(ids), training=False)))
+        return self.retriever.ranker.context_vectors(ids)
 
     def rerank_scores(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The re-ranker's scores `(batch, candidates)` of contexts ``ids`` `(batch,
         utterances, words)` against candidate ``rows`` `(batch, candidates)` (or `(candidates,)`
         for all), from the index's cached sticker encodings."""
-        import torch
-        from keras import ops
-
         rows = np.asarray(rows, dtype=np.int64)
         if rows.ndim == 1:
             rows = np.broadcast_to(rows, (len(ids), len(rows)))
-        inputs = {"contexts": ops.convert_to_tensor(np.asarray(ids, dtype=np.int32))}
-        for name, table in self.reranker_index.arrays.items():
-            inputs[name] = ops.convert_to_tensor(np.asarray(table[rows.reshape(-1)]).reshape(
-                *rows.shape, *table.shape[1:]))
-        with torch.no_grad():
-            scores = self.reranker.model(inputs, training=False)["scores"]
-        return np.asarray(ops.convert_to_numpy(ops.cast(scores, "float32")))
-
-    def retrieve(self, texts, n: int, rows=None):
-        """The retriever's top ``n`` rows and cosines for a context (all of ``rows`` by
-        the re-ranker's order of the library when there is no retriever)."""
-        ids, _ = self.retriever.encode(texts)
-        return self.retriever_index.search(self.context_vector(ids)[0], n, rows)
+        encoded = {name: np.asarray(table[rows.reshape(-1)]).reshape(*rows.shape, *table.shape[1:])
+                   for name, table in self.reranker_index.arrays.items()}
+        return self.reranker.ranker.scores(ids, encoded)
 
     # -- one request ------------------------------------------------------------------
     def recommend(self, context, k: int = 10, n: int = 50, set_id=None, stickers=None,
@@ -270,7 +304,7 @@ class Recommender:
         inputs = {"contexts": ops.convert_to_tensor(ids)}
         for name, table in self.reranker_index.arrays.items():
             inputs[name] = ops.convert_to_tensor(np.asarray(table[rows])[None])
-        out = self.reranker.model.explain(inputs)
+        out = self.reranker.ranker.model.explain(inputs)
         return {"scores": ops.convert_to_numpy(out["scores"])[0],
                 "sticker_attention": ops.convert_to_numpy(out["sticker_attention"])[0],
                 "utterance_attention": ops.convert_to_numpy(out["utterance_attention"])[0],
