@@ -317,3 +317,47 @@ def test_library_metrics_with_the_cue_stand_in(tiny, tmp_path):
     assert rows[("set", "retriever")]["MRR"] >= rows[("library", "retriever")]["MRR"] > 0.05
     # re-ranking the top N leaves ranks beyond N alone
     assert rows[("library", "retriever + SRS@10")]["R@50"] == rows[("library", "retriever")]["R@50"]
+
+
+# -- the rank command ---------------------------------------------------------------------
+def test_rank_json_schema(tiny, models, tmp_path, capsys):
+    from srs_lib import cli
+
+    strip = tmp_path / "strip.png"
+    status = cli.main(["rank", "--checkpoint", str(models["srs"]), "--retriever",
+                       str(models["dual_encoder"]), "--base_path", str(tiny), "--text", "haha lol",
+                       "--text", "so funny qqqzzz", "--k", "4", "--n", "9", "--json",
+                       "--strip", str(strip), "--index_dir", str(tmp_path / "i")])
+    assert status == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["schema"] == "srs_lib.rank/1"
+    assert set(answer) == {"schema", "checkpoint", "retriever", "base_path", "k", "n", "set_id",
+                           "stickers", "context", "pool", "reranked", "timing_ms"}
+    assert (answer["k"], answer["n"], answer["pool"], answer["reranked"]) == (4, 9, 160, 9)
+    assert [s["rank"] for s in answer["stickers"]] == [1, 2, 3, 4]
+    for sticker in answer["stickers"]:
+        assert set(sticker) == {"rank", "row", "set_id", "sticker_id", "emoji", "score",
+                                "retrieval_score"}
+        assert type(sticker["set_id"]) is int and type(sticker["sticker_id"]) is int
+        assert isinstance(sticker["score"], float) and isinstance(sticker["retrieval_score"], float)
+    assert answer["context"] == {"utterances": 2, "words": 5, "unknown": 1,
+                                 "unknown_words": ["qqqzzz"], "truncated_words": 0}
+    assert set(answer["timing_ms"]) == {"encode_context", "retrieve", "rerank"}
+    assert strip.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--checkpoint", "missing.keras", "--text", "hi"], "no model file"),
+    (["--text", " "], "the context has no words"),
+    (["--text", "hi", "--set", "3"], "sticker set 3 is not in the library"),
+    (["--text", "hi", "--sticker", "12"], "write SET_ID:STICKER_ID"),
+])
+def test_rank_refuses_bad_input_in_one_line(tiny, models, tmp_path, capsys, arguments, message):
+    from srs_lib import cli
+
+    base = ["rank", "--base_path", str(tiny), "--index_dir", str(tmp_path / "i")]
+    if "--checkpoint" not in arguments:
+        base += ["--checkpoint", str(models["srs"])]
+    assert cli.main(base + arguments) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("srs_lib rank: ") and message in err and "\n" not in err

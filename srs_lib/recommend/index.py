@@ -49,7 +49,7 @@ _TEMPORARY = re.compile(r"\.(([a-z_]+)-[0-9a-f]{8}\.npy|" + re.escape(MANIFEST) 
 RETRIEVAL_ARRAYS = ("vectors",)
 
 
-class LibraryError(LookupError):
+class LibraryError(ValueError, LookupError):
     """A subset or a sticker that the index does not hold; the message says which."""
 
 
