@@ -3,7 +3,10 @@
 * **Schedule** (released code): for the first ``emoji_steps`` steps only the sticker
   encoder is trained, on the emoji-classification loss; then the hinge loss of equation 17
   plus the emoji loss train every weight. ``classify=False`` (the "w/o Classify" ablation)
-  skips the first stage and drops the emoji loss.
+  skips the first stage and drops the emoji loss. A model with a ranking objective of its
+  own defines ``ranking_loss(outputs, targets) -> (loss, name)``, which the joint stage
+  then uses in place of the hinge loss (the dual encoder's in-batch contrastive loss,
+  logged as ``contrastive``); SRS and the baselines define none.
 * **Optimiser**: Adam, learning rate decayed polynomially from ``learning_rate`` to
   ``end_learning_rate`` over ``decay_epochs`` epochs, global gradient-norm clipping. Each
   stage has an Adam of its own (its step count, moments and schedule start at the stage).
