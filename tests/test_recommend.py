@@ -361,3 +361,21 @@ def test_rank_refuses_bad_input_in_one_line(tiny, models, tmp_path, capsys, argu
     assert cli.main(base + arguments) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("srs_lib rank: ") and message in err and "\n" not in err
+
+
+def test_the_index_refuses_a_linked_folder_and_a_manifest_of_other_stickers(clean_corpus, tmp_path):
+    cache = Corpus(clean_corpus).sticker_cache(progress=False)
+    vectors = np.ones((len(cache), 3), dtype="float32")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "linked").symlink_to(elsewhere)
+    with pytest.raises(LookupError, match="is a symbolic link"):
+        StickerIndex.open(_FixedSide(vectors), cache, tmp_path / "linked")
+    assert not any(elsewhere.iterdir())
+    folder = tmp_path / "index"
+    StickerIndex.open(_FixedSide(vectors), cache, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["rows"][0][2] = "🦄"  # rows that do not describe the cache's stickers
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    reopened = StickerIndex.open(_FixedSide(vectors), cache, folder)
+    assert reopened.built and reopened.emojis[0] == cache.emojis[0]

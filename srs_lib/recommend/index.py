@@ -21,8 +21,11 @@ the index is rebuilt: each array is written to a temporary file (``.NAME.tmp-<pi
 synced and renamed into place, then the manifest is replaced the same way, last. Until
 then the previous manifest names the previous, complete files, so a build killed at any
 moment never leaves a half-written index that a reader could open; the next build removes
-what it left. Only files of this naming scheme directly in the folder are ever removed.
-A build holds the folder's lock (as the sticker cache does).
+what it left. Only files of this naming scheme directly in the folder are ever removed,
+and a folder that is a symbolic link (or inside one) is refused. A manifest is data, not an
+instruction: it is used only when its rows are exactly the cache's and it names array
+files of our scheme that are regular files of the stated shapes; otherwise the index is
+rebuilt. A build holds the folder's lock (as the sticker cache does).
 
 Search is exact: scores are one matrix product of the query with the stored vectors (or
 with those of a subset of rows: one set, a user's collection), top k by score, ties by row.
@@ -186,33 +189,38 @@ class StickerIndex:
         written atomically (see the module docstring)."""
         side = model if hasattr(model, "library_arrays") else ModelStickerSide(model)
         directory = Path(directory)
+        for folder in (directory, directory.parent):
+            if folder.is_symlink():  # a folder shipped with a corpus could point anywhere
+                raise LibraryError(f"{folder} is a symbolic link: the sticker index writes only "
+                                   f"into real folders; pass another index folder")
         expected = {"format": FORMAT_VERSION, "model": side.fingerprint(),
                     "corpus": cache.fingerprint, "arrays": list(side.array_names)}
         if not rebuild and directory.is_dir():
             with locked(directory, exclusive=False, create=False):
-                found = cls._reopen(directory, expected, len(cache))
+                found = cls._reopen(directory, expected, cache)
             if found is not None:
                 return found
         directory.mkdir(parents=True, exist_ok=True)
         with locked(directory, exclusive=True, create=True):
-            found = None if rebuild else cls._reopen(directory, expected, len(cache))
+            found = None if rebuild else cls._reopen(directory, expected, cache)
             if found is not None:
                 return found
             cls._build(directory, expected, side, cache, chunk)
-            found = cls._reopen(directory, expected, len(cache))
+            found = cls._reopen(directory, expected, cache)
         if found is None:
             raise RuntimeError(f"the sticker index just written in {directory} cannot be reopened")
         found.built = True
         return found
 
     @classmethod
-    def _reopen(cls, directory: Path, expected: dict, rows: int) -> "StickerIndex | None":
+    def _reopen(cls, directory: Path, expected: dict, cache: StickerCache) -> "StickerIndex | None":
+        rows = len(cache)
         try:
             manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
             if any(manifest.get(key) != value for key, value in expected.items()):
                 return None
-            if len(manifest["rows"]) != rows:
-                return None
+            if manifest["rows"] != [[s, k, e] for (s, k), e in zip(cache.keys, cache.emojis)]:
+                return None  # the index describes other stickers than the cache holds
             arrays = {}
             for name in expected["arrays"]:
                 path = _own_file(directory, manifest["files"][name])
