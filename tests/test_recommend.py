@@ -379,3 +379,31 @@ def test_the_index_refuses_a_linked_folder_and_a_manifest_of_other_stickers(clea
     (folder / "manifest.json").write_text(json.dumps(manifest))
     reopened = StickerIndex.open(_FixedSide(vectors), cache, folder)
     assert reopened.built and reopened.emojis[0] == cache.emojis[0]
+
+
+def test_a_collection_restricts_the_answer(tiny, tmp_path):
+    recommender = _cue_recommender(tiny, tmp_path)
+    keys = recommender.index.keys
+    collection = [keys[3], keys[40], keys[100]]
+    answer = recommender.recommend(["haha lol"], k=5, n=50, stickers=collection)
+    assert answer.pool == 3 and len(answer.stickers) == 3
+    assert {(s["set_id"], s["sticker_id"]) for s in answer.stickers} == set(collection)
+    in_set = recommender.recommend(["haha lol"], k=5, stickers=collection, set_id=keys[3][0])
+    assert [(s["set_id"], s["sticker_id"]) for s in in_set.stickers] == [keys[3]]
+    with pytest.raises(LookupError, match="is not in the library"):
+        recommender.recommend(["haha"], stickers=[(keys[0][0], 1)])
+
+
+def test_library_command_writes_its_record(tiny, models, tmp_path, capsys):
+    from srs_lib import cli
+
+    out = tmp_path / "record.json"
+    assert cli.main(["library", "--checkpoint", str(models["srs"]), "--retriever",
+                     str(models["dual_encoder"]), "--base_path", str(tiny), "--ns", "10",
+                     "--limit", "20", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["contexts"] == 20 and record["library"] == 160
+    assert {r["system"] for r in record["rows"]} == {"SRS alone", "retriever", "retriever + SRS@10"}
+    assert set(record["ten_candidates"]) == {"reranker", "retriever"}
+    assert record["stickers_per_emoji_label"] == pytest.approx(160 / record["emoji_labels"])
+    assert "retriever + SRS@10" in capsys.readouterr().out

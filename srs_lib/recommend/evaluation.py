@@ -1,5 +1,8 @@
 """Library-level metrics: Recall@k and MRR of the ground truth among the whole library.
 
+    python -m srs_lib library --checkpoint SRS.keras --retriever DUAL.keras --base_path DIR \
+        [--split release_test.json] [--ns 10 50 200] [--limit N] [--json OUT]
+
 The paper's metrics rank the ground truth among 10 candidates of its own set. A product
 ranks it among every sticker a user could be shown: here each test context's ground truth
 is ranked among all stickers of the corpus ("library"), or, when the set the reply comes
@@ -16,6 +19,9 @@ Ties are broken by the lower library row, as :meth:`StickerIndex.search
 credit from ties.
 """
 from __future__ import annotations
+
+import argparse
+import time
 
 import numpy as np
 
@@ -65,7 +71,9 @@ def library_metrics(recommender, split: str = "release_test.json", *, ns=NS, ks=
     """The rows of the module docstring for the ``split`` of the recommender's corpus.
 
     Returns ``{"rows": [{"system", "scope", "N", "R@1", ..., "MRR", "contexts"}, ...],
-    "library": stickers, "contexts": n}``; ``limit`` takes the first contexts only;
+    "library": stickers, "contexts": n, "emoji_labels": distinct labels in the library,
+    "stickers_per_emoji_label"}`` (under the emoji sticker code, stickers of one predicted
+    emoji are tied for both models, so this bounds what a library-level rank can tell apart); ``limit`` takes the first contexts only;
     ``chunk``: contexts per re-ranker call.
     """
     index = recommender.index
@@ -122,7 +130,9 @@ def library_metrics(recommender, split: str = "release_test.json", *, ns=NS, ks=
                 ranks = np.where(inside, reranked, retrieval_ranks)
                 rows_out.append({"system": f"retriever + SRS@{n}", "scope": scope, "N": n_used,
                                  **summary(ranks, ks)})
-    return {"rows": rows_out, "library": library, "contexts": count, "split": split}
+    labels = len(set(index.emojis))
+    return {"rows": rows_out, "library": library, "contexts": count, "split": split,
+            "emoji_labels": labels, "stickers_per_emoji_label": library / max(labels, 1)}
 
 
 def metrics_frame(result: dict):
@@ -131,3 +141,41 @@ def metrics_frame(result: dict):
 
     frame = pd.DataFrame(result["rows"]).set_index(["scope", "system"])
     return frame.drop(columns=["N", "contexts"])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="the re-ranker's .keras file (SRS)")
+    parser.add_argument("--retriever", default=None, help="a dual encoder's .keras file")
+    parser.add_argument("--base_path", required=True, help="the corpus: its stickers are the library")
+    parser.add_argument("--split", default="release_test.json", help="the split whose contexts are ranked")
+    parser.add_argument("--ns", type=int, nargs="+", default=list(NS),
+                        help="the retriever's top N that SRS re-ranks (default: 10 50 200)")
+    parser.add_argument("--limit", type=int, default=None, help="only the split's first contexts")
+    parser.add_argument("--json", dest="json_out", default=None,
+                        help="also write the rows, the 10-candidate metrics and the provenance here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srs_lib.files import write_json_atomically
+    from srs_lib.provenance import corpus_description, current_commit, machine_description
+    from srs_lib.recommend.recommender import Recommender
+    from srs_lib.training.trainer import evaluate_checkpoint
+
+    start = time.monotonic()
+    recommender = Recommender(args.checkpoint, args.retriever, args.base_path)
+    result = library_metrics(recommender, args.split, ns=tuple(args.ns), limit=args.limit)
+    print(metrics_frame(result).to_string(float_format="{:.3f}".format))
+    ten = {}
+    for role, path in (("reranker", args.checkpoint), ("retriever", args.retriever)):
+        if path is not None:
+            ten[role] = evaluate_checkpoint(path, args.base_path, args.split)["metrics"]
+            print(f"{role}: 10 candidates of the set, R10@1 {ten[role]['R10@1']:.3f}, "
+                  f"MAP {ten[role]['MAP']:.3f}")
+    if args.json_out:
+        write_json_atomically(args.json_out, {
+            **result, "ten_candidates": ten, "checkpoint": str(args.checkpoint),
+            "retriever": args.retriever and str(args.retriever),
+            "corpus": corpus_description(args.base_path), "commit": current_commit(),
+            "machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "wall_seconds": round(time.monotonic() - start, 1)})
+    return 0
