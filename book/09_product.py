@@ -172,13 +172,13 @@ glue("ten_dual_r1", ten["dual_encoder"]["R10@1"] if "dual_encoder" in ten else f
 # %% [markdown]
 # Over the {glue:text}`library_size` stickers of the library and
 # {glue:text}`library_contexts` test contexts, the retriever alone puts the ground truth
-# first for {glue:text}`library_retriever_r1:.3f} of them and in its top 50 for
-# {glue:text}`library_retriever_r50:.3f} (chance at 1: {glue:text}`library_chance:.4f});
-# with SRS re-ranking its top {glue:text}`rerank_n`, Recall@1 is {glue:text}`library_reranked_r1:.3f}.
-# Knowing the set, the retriever reaches {glue:text}`set_retriever_r1:.3f} at 1 and SRS
-# alone {glue:text}`set_srs_r1:.3f}, beside SRS's R10@1 of
-# {glue:text}`ten_srs_r1:.3f} among 10 candidates of the set (the dual encoder's:
-# {glue:text}`ten_dual_r1:.3f}). A library-level Recall@1 is far harder than R10@1: the
+# first for {glue:text}`library_retriever_r1:.3f` of them and in its top 50 for
+# {glue:text}`library_retriever_r50:.3f` (chance at 1: {glue:text}`library_chance:.4f`);
+# with SRS re-ranking its top {glue:text}`rerank_n`, Recall@1 is {glue:text}`library_reranked_r1:.3f`.
+# Knowing the set, the retriever reaches {glue:text}`set_retriever_r1:.3f` at 1 and SRS
+# alone {glue:text}`set_srs_r1:.3f`, beside SRS's R10@1 of
+# {glue:text}`ten_srs_r1:.3f` among 10 candidates of the set (the dual encoder's:
+# {glue:text}`ten_dual_r1:.3f`). A library-level Recall@1 is far harder than R10@1: the
 # set alone holds tens of stickers, the library thousands.
 #
 # > **Ours.** With the `ci` profile both models train for 24 steps on 400 contexts and stay
@@ -230,11 +230,11 @@ else:
 # %% [markdown]
 # With the `cpu` models, over all {glue:text}`cpu_library` stickers of `small` the
 # retriever alone ranks the ground truth first for {glue:text}`cpu_retriever_r1:.3f` of the
-# test contexts and within its top 50 for {glue:text}`cpu_retriever_r50:.3f}; SRS
-# re-ranking its top $N$ reaches Recall@1 {glue:text}`cpu_reranked_r1:.3f} at best. Knowing
-# the set, SRS alone reaches {glue:text}`cpu_set_srs_r1:.3f} and the retriever
-# {glue:text}`cpu_set_retriever_r1:.3f}, against R10@1 {glue:text}`cpu_ten_srs:.3f} (SRS)
-# and {glue:text}`cpu_ten_dual:.3f} (the dual encoder) among 10 candidates of the set.
+# test contexts and within its top 50 for {glue:text}`cpu_retriever_r50:.3f`; SRS
+# re-ranking its top $N$ reaches Recall@1 {glue:text}`cpu_reranked_r1:.3f` at best. Knowing
+# the set, SRS alone reaches {glue:text}`cpu_set_srs_r1:.3f` and the retriever
+# {glue:text}`cpu_set_retriever_r1:.3f`, against R10@1 {glue:text}`cpu_ten_srs:.3f` (SRS)
+# and {glue:text}`cpu_ten_dual:.3f` (the dual encoder) among 10 candidates of the set.
 # Re-ranking does not lift the library-level numbers here.
 #
 # > **Ours: why the library is so much harder for these models.** Under the emoji sticker
@@ -245,9 +245,9 @@ else:
 # > {glue:text}`cpu_library` stickers carry {glue:text}`cpu_emoji_labels` emoji labels, it
 # > leaves about {glue:text}`cpu_per_emoji:.0f` stickers per label, all tied for both
 # > models when the encoder predicts the label, and a tie goes to the lower row, not to
-# > the answer. Both models were also trained only to tell a set's
-# > stickers apart (the dual encoder's in-batch negatives add other sets', but the
-# > emoji code cannot separate two sets' stickers of one emoji). A library-level recommender
+# > the answer. SRS was trained only to tell a set's stickers apart; the dual encoder's
+# > in-batch negatives include other sets' stickers, but the emoji code cannot separate two
+# > sets' stickers of one emoji. A library-level recommender
 # > needs a sticker side that tells stickers apart by more than their emoji (the paper's
 # > features, `sticker_code="features"`), which on a CPU budget SRS has not learnt (chapter
 # > 07).
