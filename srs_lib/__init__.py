@@ -16,3 +16,7 @@ warnings.filterwarnings("ignore", message="You are using a softmax over axis",
                         category=UserWarning)
 
 __version__ = "0.1.0"
+
+# `srs_lib.recommend(context, checkpoint=..., base_path=...)`: the two-stage recommender
+# (the package is callable; importing it loads no Keras).
+from srs_lib import recommend  # noqa: E402

@@ -333,6 +333,57 @@ def show_jpeg(fig, *, quality: int = 75, dpi: int = 100) -> None:
     display(Image(data=buffer.getvalue(), format="jpeg"))
 
 
+def recommended_stickers(images, stickers, *, attention=None, size: float = 1.6):
+    """The stickers of a recommendation in a strip, captioned with rank, emoji and score;
+    returns the figure. ``stickers``: the answer's entries (``rank``, ``emoji``, ``score``);
+    ``attention``: optional ``(n, p, p)`` maps drawn over the stickers
+    (:func:`overlay_grid`, one scale for the strip)."""
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    fig, axes = plt.subplots(1, n, squeeze=False, figsize=(size * n, size + 0.6))
+    vmax = None if attention is None else float(np.max(attention))
+    for k, ax in enumerate(axes[0]):
+        caption = f"#{stickers[k]['rank']} {emoji_label(stickers[k]['emoji'])}\n{stickers[k]['score']:.3f}"
+        if attention is None:
+            show_sticker(ax, images[k])
+        else:
+            overlay_grid(ax, images[k], attention[k], vmin=0.0, vmax=vmax, smooth=False)
+        ax.set_xlabel(caption, fontsize=7.5, labelpad=2)
+    fig.tight_layout(pad=0.3, w_pad=0.2)
+    return fig
+
+
+def two_stage_diagram(library: int, n: int, k: int):
+    """The two-stage recommender as boxes and arrows: the library, the retriever's top
+    ``n``, SRS's top ``k``; returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 2.3))
+    boxes = [
+        (0.005, "dialog\n(typed utterances)", "#f0f0f0"),
+        (0.215, f"retriever: dual encoder\ncosine over\n{library:,} stickers\n(one matrix product)", "#deebf7"),
+        (0.425, f"top {n} candidates\n(sticker encodings\ncached in the index)", "#f0f0f0"),
+        (0.635, f"re-ranker: SRS\n{n} (context, sticker)\npairs (cross-encoder)", "#fee0d2"),
+        (0.845, f"top {k}\nstickers", "#e5f5e0"),
+    ]
+    width = 0.15
+    for x, text, colour in boxes:
+        ax.add_patch(FancyBboxPatch((x, 0.2), width, 0.6, boxstyle="round,pad=0.01",
+                                    facecolor=colour, edgecolor="#555555"))
+        ax.text(x + width / 2, 0.5, text, ha="center", va="center", fontsize=7.5)
+    for (x0, _, _), (x1, _, _) in zip(boxes, boxes[1:]):
+        ax.add_patch(FancyArrowPatch((x0 + width + 0.01, 0.5), (x1 - 0.01, 0.5),
+                                     arrowstyle="->", mutation_scale=12, color="#333333"))
+    ax.text(0.29, 0.05, "sticker side: once per library", ha="center", fontsize=7, color="#555555")
+    ax.text(0.71, 0.05, "per request: N pairs", ha="center", fontsize=7, color="#555555")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # Emojis
 # --------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ GRID: tuple[Entry, ...] = (
     Entry("srs_wo_fr", "SRS w/o FR", "table4", "srs", ("fr",)),
     Entry("srs_features", "SRS, the paper's sticker features", "variant", "srs",
           parameters=(("sticker_code", "features"),)),
+    # a modern baseline the paper lacks: the retriever of the two-stage recommender
+    # (srs_lib.models.dual_encoder, chapter 09), trained with an in-batch contrastive loss
+    Entry("dual_encoder", "dual encoder (ours, not in the paper)", "variant", "dual_encoder"),
     Entry("context_blind", "context-blind", "sanity", "context_blind"),
     Entry("random", "random", "sanity", None),
     # the released code's candidates (first 9 of the set), trained and tested on them

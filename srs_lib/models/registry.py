@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from srs_lib.models.context_blind import ContextBlind
 from srs_lib.models.dam import DAM
+from srs_lib.models.dual_encoder import DualEncoder
 from srs_lib.models.mrfn import MRFN
 from srs_lib.models.psac import PSAC
 from srs_lib.models.smn import SMN
@@ -16,7 +17,8 @@ from srs_lib.models.srs import SRS
 from srs_lib.models.synergistic import Synergistic
 
 MODELS = {"srs": SRS, "smn": SMN, "dam": DAM, "mrfn": MRFN, "psac": PSAC,
-          "synergistic": Synergistic, "context_blind": ContextBlind}
+          "synergistic": Synergistic, "context_blind": ContextBlind,
+          "dual_encoder": DualEncoder}
 
 
 def build_model(config, *, vocab_size: int, n_emoji: int, **changes):

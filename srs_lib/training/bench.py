@@ -44,6 +44,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
+from srs_lib.files import write_json_atomically
 from srs_lib.provenance import machine_description
 from srs_lib.training.config import PROFILES
 
@@ -239,7 +240,9 @@ def run_evaluation_benchmark(base_path, profile: str = "cpu", *, split: str = "r
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base_path", required=True, help="corpus in the StickerChat release format")
+    parser.add_argument("--base_path", default=None,
+                        help="corpus in the StickerChat release format (required, except with "
+                             "--serving: default data/tiny)")
     parser.add_argument("--profile", default="cpu", choices=tuple(PROFILES))
     parser.add_argument("--steps", type=int, default=20, help="timed training steps (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
@@ -263,7 +266,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="alternating rounds of --evaluation, the best kept (default: %(default)s)")
 
 
+    serving = parser.add_argument_group("serving only")
+    serving.add_argument("--serving", action="store_true",
+                         help="latency per recommendation request: context encoding, retrieval "
+                              "over the small library and a paper-size one, SRS re-ranking "
+                              "(see srs_lib.recommend.serving_bench; nothing else is measured)")
+    serving.add_argument("--library", default=None,
+                         help="the --serving library corpus (default: data/small)")
+    serving.add_argument("--checkpoint", default=None,
+                         help="--serving: the SRS .keras file (default: trained with ci first)")
+    serving.add_argument("--retriever", default=None,
+                         help="--serving: the dual encoder .keras file (default: trained with ci first)")
+    serving.add_argument("--requests", type=int, default=200,
+                         help="--serving: timed requests per stage (default: %(default)s)")
+
+
+def _run_serving(args: argparse.Namespace) -> int:
+    from srs_lib.provenance import ROOT
+    from srs_lib.recommend.serving_bench import run_serving_benchmark
+
+    base_path = args.base_path or ROOT / "data" / "tiny"
+    library = args.library or ROOT / "data" / "small"
+    result = run_serving_benchmark(base_path, library, checkpoint=args.checkpoint,
+                                   retriever=args.retriever, repeats=args.requests)
+    print(f"{'stage':<40} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, value in result["stages"].items():
+        print(f"{name:<40} {value['p50_ms']:>8.2f} {value['p95_ms']:>8.2f}")
+    for goal, reached in result["goals"].items():
+        print(f"{goal}: {reached}")
+    if args.json_out:
+        write_json_atomically(args.json_out, result)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.serving:
+        return _run_serving(args)
+    if args.base_path is None:
+        raise ValueError("bench needs --base_path (a corpus in the StickerChat release format)")
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
                                  ("mixed_precision", args.mixed_precision)) if v}
     if args.evaluation:

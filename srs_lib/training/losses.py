@@ -122,3 +122,46 @@ class EmojiLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         return emoji_loss(y_true, y_pred)
+
+
+def in_batch_contrastive_loss(context_vectors, candidate_vectors, positive, *, mask=None,
+                              rows=None, scale=1.0):
+    """Softmax cross-entropy of each context's positive against every candidate of the batch.
+
+    Context i's logits are ``scale · c_i · v_{j,k}`` for every candidate k of every context
+    j of the batch: its own same-set negatives (the batch's 10 candidates per context) and
+    every other context's candidates, positives included, as negatives. Padded candidates
+    (``mask`` false) are left out; so is, when ``rows`` is given, every other slot that
+    holds the very sticker of i's positive (the same sticker drawn for another context of
+    its set would otherwise be a false negative).
+
+    Args:
+        context_vectors: c `(batch, dim)`.
+        candidate_vectors: v `(batch, candidates, dim)`.
+        positive: `(batch,)` the positive's slot among the context's own candidates.
+        mask: `(batch, candidates)` bool, True for real candidates.
+        rows: `(batch, candidates)` int, the candidates' sticker-cache rows (-1 padding).
+        scale: the logits' scale (a float or a scalar tensor).
+
+    Returns:
+        `(batch,)`: ``-log softmax`` of the positive among the kept logits.
+    """
+    context_vectors = ops.convert_to_tensor(context_vectors, "float32")
+    candidate_vectors = ops.convert_to_tensor(candidate_vectors, "float32")
+    batch, candidates = ops.shape(candidate_vectors)[0], ops.shape(candidate_vectors)[1]
+    flat = ops.reshape(candidate_vectors, (batch * candidates, -1))
+    logits = ops.cast(scale, "float32") * ops.matmul(context_vectors, ops.transpose(flat))
+    target = ops.arange(batch) * candidates + ops.cast(ops.convert_to_tensor(positive), "int32")
+    is_target = ops.cast(ops.one_hot(target, batch * candidates), "bool")
+    keep = ops.ones((batch, batch * candidates), dtype="bool")
+    if mask is not None:
+        keep = ops.logical_and(keep, ops.reshape(ops.cast(ops.convert_to_tensor(mask), "bool"),
+                                                 (1, batch * candidates)))
+    if rows is not None:
+        flat_rows = ops.reshape(ops.convert_to_tensor(rows, "int64"), (1, batch * candidates))
+        positive_rows = ops.take(flat_rows[0], target)[:, None]
+        keep = ops.logical_and(keep, ops.logical_not(ops.equal(flat_rows, positive_rows)))
+    keep = ops.logical_or(keep, is_target)
+    logits = ops.where(keep, logits, -1e9)
+    target_logit = ops.sum(ops.where(is_target, logits, 0.0), axis=-1)
+    return ops.logsumexp(logits, axis=-1) - target_logit

@@ -79,7 +79,8 @@ class RankingBatches(keras.utils.PyDataset):
     (batch, candidates, 128, 128, 3) uint8. ``targets``: ``label`` (batch,) int32 the
     positive's slot, ``candidate_mask`` (batch, candidates) bool (false on padding slots),
     ``emoji`` (batch, candidates) int32 emoji classes (-1 unknown or padding), ``index``
-    (batch,) int64 positions of the samples in the split.
+    (batch,) int64 positions of the samples in the split, ``rows`` (batch, candidates)
+    int64 the candidates' sticker-cache rows (-1 padding).
 
     ``train=True`` shuffles the samples every epoch and redraws random candidates from
     ``(seed, epoch, line)``; call :meth:`set_epoch`. ``train=False`` keeps the file order
@@ -167,7 +168,7 @@ class RankingBatches(keras.utils.PyDataset):
         mask = rows >= 0
         emoji = np.where(mask, self.row_emoji[np.maximum(rows, 0)], -1).astype(np.int32)
         return {"label": labels, "candidate_mask": mask, "emoji": emoji,
-                "index": index.astype(np.int64)}
+                "index": index.astype(np.int64), "rows": rows}
 
     def __getitem__(self, batch: int):
         index, rows, labels = self.plan(batch)

@@ -3,7 +3,10 @@
 * **Schedule** (released code): for the first ``emoji_steps`` steps only the sticker
   encoder is trained, on the emoji-classification loss; then the hinge loss of equation 17
   plus the emoji loss train every weight. ``classify=False`` (the "w/o Classify" ablation)
-  skips the first stage and drops the emoji loss.
+  skips the first stage and drops the emoji loss. A model with a ranking objective of its
+  own defines ``ranking_loss(outputs, targets) -> (loss, name)``, which the joint stage
+  then uses in place of the hinge loss (the dual encoder's in-batch contrastive loss,
+  logged as ``contrastive``); SRS and the baselines define none.
 * **Optimiser**: Adam, learning rate decayed polynomially from ``learning_rate`` to
   ``end_learning_rate`` over ``decay_epochs`` epochs, global gradient-norm clipping. Each
   stage has an Adam of its own (its step count, moments and schedule start at the stage).
@@ -76,6 +79,10 @@ from srs_lib.training.pipeline import (
 )
 from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
 from srs_lib.training.scoring import score_batches  # noqa: F401 (also imported from here)
+
+#: The step losses the logs and the history keep: the total, the hinge loss (or a model's
+#: own ranking loss, "contrastive" for the dual encoder) and the emoji loss.
+LOSS_KEYS = ("loss", "hinge", "contrastive", "emoji")
 
 CRASH_ENV = "SRS_LIB_CRASH_AT"
 """For tests only: ``MOMENT`` or ``MOMENT@STEP`` makes the trainer stop hard there
@@ -295,6 +302,13 @@ class Trainer:
             emoji = ops.mean(emoji_loss(emoji_targets, logits))
             return emoji, {"emoji": emoji}
         out = self.model(inputs, training=training)
+        own_loss = getattr(self.model, "ranking_loss", None)
+        if own_loss is not None:  # a model with its own ranking objective (the dual encoder)
+            ranking, name = own_loss(out, {k: ops.convert_to_tensor(v) for k, v in targets.items()})
+            if not self.config.classify:
+                return ranking, {name: ranking}
+            emoji = ops.mean(emoji_loss(emoji_targets, out["emoji_logits"]))
+            return ranking + emoji, {name: ranking, "emoji": emoji}
         mask = ops.convert_to_tensor(targets["candidate_mask"])
         scores = ops.where(mask, ops.cast(out["scores"], "float32"), MASK_VALUE)
         hinge = ops.mean(hinge_loss(ops.convert_to_tensor(targets["label"]), scores,
@@ -622,7 +636,7 @@ class Trainer:
     def _epoch_logs(self, metrics: dict, since_eval: list[dict]) -> dict:
         """What ``on_epoch_end`` receives after an evaluation (see :meth:`fit`)."""
         logs = {f"val_{name}": float(value) for name, value in metrics.items()}
-        for key in ("loss", "hinge", "emoji"):
+        for key in LOSS_KEYS:
             values = [losses[key] for losses in since_eval if key in losses]
             if values:
                 logs[key] = float(np.mean(values))
@@ -635,13 +649,13 @@ class Trainer:
                   "learning_rate": float(ops.convert_to_numpy(
                       self.optimizers[self.stage_optimizers[self.stage(self.step - 1)][0]].learning_rate)),
                   "contexts_per_s": window["contexts"] / max(seconds, 1e-9)}
-        for key in ("loss", "hinge", "emoji"):
+        for key in LOSS_KEYS:
             values = [l[key] for l in window["losses"] if key in l]
             if values:
                 record[key] = float(np.mean(values))
         self.history["train"].append(record)
         if self.verbose:
-            parts = "  ".join(f"{k} {record[k]:.4f}" for k in ("loss", "hinge", "emoji") if k in record)
+            parts = "  ".join(f"{k} {record[k]:.4f}" for k in LOSS_KEYS if k in record)
             print(f"step {self.step}/{self.total_steps} [{record['stage']}]  {parts}  "
                   f"lr {record['learning_rate']:.2e}  {record['contexts_per_s']:.0f} contexts/s",
                   flush=True)
