@@ -231,6 +231,35 @@ else:
     print("no fixed-code rows recorded yet")
 
 # %% [markdown]
+# The reading. With the encoder out of the loop the profile's contrast is reproduced: SRS
+# learns from the emoji code (R10@1 {glue:text}`fixed_emoji_code`) and not from the CNN's
+# $O_{flat}$ ({glue:text}`fixed_features`), so what blocks the features is not the moving
+# backbone but how the rest of SRS reads them. Two things in the rows say where:
+#
+# - *The fusion RNN.* The same fixed $O_{flat}$ read by SRS without the fusion RNN and
+#   SUBMULT, the prediction GRU reading the fusion Transformer's output ("w/o FR"),
+#   learns ({glue:text}`fixed_features_without_fr`). With them, no graded code learned in
+#   this budget.
+# - *A common offset.* Each label's mean $O_{flat}$ as the code stays at chance
+#   ({glue:text}`fixed_label_means`); the same means centred on the library's mean learn
+#   ({glue:text}`fixed_label_means_centred`), like a random code per label
+#   ({glue:text}`fixed_label_codes`); centring the features themselves is not enough
+#   ({glue:text}`fixed_features_centred`). Random label codes with noise added until the label
+#   explains the same share of their variance as of the features'
+#   ({glue:text}`fixed_share_label_codes_noisy` against
+#   {glue:text}`fixed_share_features`) stay near chance ({glue:text}`fixed_label_codes_noisy`,
+#   and {glue:text}`fixed_label_codes_noisy_without_fr` without the fusion RNN).
+#
+# These are single runs of 600 steps, and the speed at which a run leaves chance varies
+# from run to run (the label codes' hinge loss is still falling at the end), so they order
+# the codes by how soon SRS learns from them, not by where it would end. End to end, with
+# the CNN trained on, taking the fusion RNN out is not enough: the rows
+# `features_without_fr` and `features_pooled_without_fr` of the first table stay at chance,
+# the second with $O_{flat}$ as the single unit, as in the fixed-code row that learns. What
+# differs there is that the sticker encoder keeps learning from both losses; whether that
+# is what keeps SRS at chance is the next run to make (issue 16).
+
+# %% [markdown]
 # ## Training
 #
 # The same function as `python -m srs_lib train` runs here. Every `auto_test_step` steps
