@@ -94,6 +94,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                    "trained on)",
                                    {"sticker_code": "pooled",
                                     "model_options": {"use_fusion_rnn": False}}),
+    "features_pooled_stopped_without_fr": ('sticker_code="pooled", the ranking loss stopped '
+                                           "before the sticker encoder, without the fusion RNN "
+                                           "and SUBMULT (O_flat moved by the emoji loss alone)",
+                                           {"sticker_code": "pooled", "ranking_stop": "encoder",
+                                            "model_options": {"use_fusion_rnn": False}}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }
