@@ -204,3 +204,27 @@ def test_held_out_stickers_never_show_their_emoji_to_the_emoji_loss(make_corpus,
         seen_other += int((emoji[real & ~held[np.maximum(rows, 0)]] >= 0).sum())
     assert seen_held > 0 and seen_other > 0  # held stickers are still candidates, unlabelled
     assert (trainer.eval_batches.row_emoji == trainer.row_emoji).all()  # evaluation keeps them
+
+
+def test_the_committed_fixed_codes_support_what_chapter_07_says():
+    """Chapter 07 and StickerEncoder's docstring read the fixed-code rows in words."""
+    from srs_lib.analysis.fixed_codes import FIXED_CODES
+
+    record = _committed("sticker_features")
+    rows = record["fixed_codes"]["rows"]
+    assert record["fixed_codes"]["corpus"] == record["corpus"]
+    assert set(rows) == set(FIXED_CODES)
+    r1 = {name: row["validation"]["R10@1"] for name, row in rows.items()}
+    at_chance = 0.15
+    for name in ("emoji_code", "features_without_fr", "label_means_centred", "label_codes"):
+        assert r1[name] > at_chance, name  # learns
+    for name in ("features", "features_centred", "label_means", "label_codes_noisy",
+                 "label_codes_noisy_without_fr"):
+        assert r1[name] < at_chance, name  # stays near chance
+    assert r1["features_without_fr"] > 0.2 and r1["emoji_code"] > 0.25
+    hinge = [point["hinge"] for point in rows["label_codes"]["curve"]]
+    assert hinge[-1] < hinge[-2]  # "still falling at the end"
+    assert abs(rows["label_codes_noisy"]["label_share"] - rows["features"]["label_share"]) < 0.01
+    runs = record["runs"]
+    for name in ("features_without_fr", "features_pooled_without_fr"):  # end to end: chance
+        assert runs[name]["validation"]["R10@1"] < at_chance, name

@@ -32,7 +32,12 @@ chance and O barely (``diagnose --representations``); the emoji code follows the
 little more, and it is the same vector for every sticker of one predicted emoji. Blended
 at temperature 4 (``code_temperature``, the row "emoji_code_soft"), the emoji code stays
 near chance too: at this budget the ranker learns from a categorical code, not from
-graded ones. What would let the paper's features train here is still open.
+graded ones. With the encoder taken out (``diagnose --fixed_codes``: the rest of SRS
+trained against fixed codes), the same fixed O_flat that keeps SRS at chance learns once
+the fusion RNN and SUBMULT are left out ("w/o FR"), and a label's mean O_flat learns once
+centred on the library's mean; end to end, with the encoder learning on, leaving out the
+fusion RNN was not enough (chapter 07). What lets the paper's features train here is
+still open.
 
 `feature_map="last"` (a diagnostic) takes O from the backbone's last map, the one O_flat
 pools, instead of the middle one.
