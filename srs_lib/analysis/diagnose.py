@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from keras import ops
 
+from srs_lib.analysis.fixed_codes import emoji_stage_library
 from srs_lib.files import write_json_atomically
 from srs_lib.provenance import corpus_description, current_commit, machine_description
 from srs_lib.training.config import PROFILES, profile_config
@@ -192,37 +193,6 @@ def sticker_meanings(base_path, keys, emojis) -> dict[str, list[str]]:
 
 #: Share of the stickers held out from the emoji stage of :func:`representation_shares`.
 EMOJI_HELD_OUT = 0.1
-
-
-def emoji_stage_library(base_path, profile: str = "cpu", *, code: str = "features",
-                        emoji_held_out: float = 0.0, cache_dir=None, batch: int = 256,
-                        verbose: bool = True) -> dict:
-    """Train the emoji stage alone with sticker ``code`` and encode every cached sticker.
-
-    Returns a dict: "maps" O `(stickers, p²·hidden)` and "vectors" O_flat `(stickers,
-    hidden)` (float32), "predicted" the emoji head's top class, "labels" the emoji classes
-    (-1 outside the vocabulary), "held_out" the rows held out from the stage, "keys" the
-    cache's ``(set id, sticker id)`` and "emojis" its labels, in cache order; and
-    "emoji_steps"."""
-    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out)
-    config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
-                            eval_limit=100)
-    with tempfile.TemporaryDirectory() as logs:
-        trainer = Trainer(config, base_path, logs, f"emoji-stage-{code}",
-                          cache_dir=cache_dir, verbose=verbose)
-        trainer.fit(resume=False)
-        cache = trainer.cache
-        maps, vectors, predicted = [], [], []
-        for start in range(0, len(cache), batch):
-            images = np.asarray(cache.images[start:start + batch])
-            sticker_map, vector, logits = trainer.model.encode_stickers(images, training=False)
-            maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
-            vectors.append(ops.convert_to_numpy(vector))
-            predicted.append(ops.convert_to_numpy(ops.argmax(logits, axis=-1)))
-    return {"maps": np.concatenate(maps), "vectors": np.concatenate(vectors),
-            "predicted": np.concatenate(predicted), "labels": trainer.row_emoji,
-            "held_out": trainer.emoji_held_out_rows, "keys": list(cache.keys),
-            "emojis": list(cache.emojis), "emoji_steps": config.emoji_steps}
 
 
 def representation_shares(base_path, profile: str = "cpu", *, codes=("emoji", "features"),

@@ -24,10 +24,14 @@ row reads a generator's parts. Records go under ``"fixed_codes"`` of the diagnos
 """
 from __future__ import annotations
 
+import tempfile
 import time
 
 import numpy as np
 from keras import ops
+
+from srs_lib.training.config import data_config, profile_config
+from srs_lib.training.trainer import Trainer
 
 #: name: (what the fixed code is, the code it derives, SRS's model options); see the module
 #: docstring.
@@ -52,6 +56,37 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
 #: The codes :func:`derive_code` makes.
 CODES = ("emoji_code", "features", "features_centred", "label_means", "label_means_centred",
          "label_codes", "label_codes_noisy")
+
+
+def emoji_stage_library(base_path, profile: str = "cpu", *, code: str = "features",
+                        emoji_held_out: float = 0.0, cache_dir=None, batch: int = 256,
+                        verbose: bool = True) -> dict:
+    """Train the emoji stage alone with sticker ``code`` and encode every cached sticker.
+
+    Returns a dict: "maps" O `(stickers, p²·hidden)` and "vectors" O_flat `(stickers,
+    hidden)` (float32), "predicted" the emoji head's top class, "labels" the emoji classes
+    (-1 outside the vocabulary), "held_out" the rows held out from the stage, "keys" the
+    cache's ``(set id, sticker id)`` and "emojis" its labels, in cache order; and
+    "emoji_steps"."""
+    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out)
+    config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
+                            eval_limit=100)
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, f"emoji-stage-{code}",
+                          cache_dir=cache_dir, verbose=verbose)
+        trainer.fit(resume=False)
+        cache = trainer.cache
+        maps, vectors, predicted = [], [], []
+        for start in range(0, len(cache), batch):
+            images = np.asarray(cache.images[start:start + batch])
+            sticker_map, vector, logits = trainer.model.encode_stickers(images, training=False)
+            maps.append(ops.convert_to_numpy(sticker_map).reshape(len(images), -1))
+            vectors.append(ops.convert_to_numpy(vector))
+            predicted.append(ops.convert_to_numpy(ops.argmax(logits, axis=-1)))
+    return {"maps": np.concatenate(maps), "vectors": np.concatenate(vectors),
+            "predicted": np.concatenate(predicted), "labels": trainer.row_emoji,
+            "held_out": trainer.emoji_held_out_rows, "keys": list(cache.keys),
+            "emojis": list(cache.emojis), "emoji_steps": config.emoji_steps}
 
 
 def rms_normalised(x: np.ndarray) -> np.ndarray:
@@ -129,7 +164,6 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
     from srs_lib.data.corpus import Corpus
     from srs_lib.layers.masking import MASK_VALUE
     from srs_lib.models.registry import build_model
-    from srs_lib.training.config import data_config, profile_config
     from srs_lib.training.losses import hinge_loss
     from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
 
@@ -214,8 +248,6 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
                     verbose: bool = True) -> dict:
     """Train against each named fixed code (all of :data:`FIXED_CODES` by default); rows in
     ``done`` are kept. ``on_row(name, row)`` is called after each new row."""
-    from srs_lib.analysis.diagnose import emoji_stage_library
-
     names = list(names or FIXED_CODES)
     rows = dict(done or {})
     todo = [n for n in names if n not in rows]
