@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from keras import ops
 
 from srs_lib.analysis.fixed_codes import emoji_stage_library
 from srs_lib.files import write_json_atomically
