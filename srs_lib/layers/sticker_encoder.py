@@ -36,7 +36,8 @@ graded ones. With the encoder taken out (``diagnose --fixed_codes``: the rest of
 trained against fixed codes), the same fixed O_flat that keeps SRS at chance learns once
 the fusion RNN and SUBMULT are left out ("w/o FR"), and a label's mean O_flat learns once
 centred on the library's mean; end to end, with the encoder learning on, leaving out the
-fusion RNN was not enough (chapter 07). What lets the paper's features train here is
+fusion RNN was not enough, and with the ranking loss also kept out of the encoder SRS
+left chance only a little (chapter 07). What lets the paper's features train here is
 still open.
 
 `feature_map="last"` (a diagnostic) takes O from the backbone's last map, the one O_flat
