@@ -15,6 +15,10 @@ what the ranker would read at the hand-over (:func:`representation_shares`): how
 sticker representations vary between sets and, within a set, by meaning, and the emoji
 head's accuracy on stickers held out from that stage.
 
+``--fixed_codes [CODE ...]`` trains SRS without its sticker encoder against fixed sticker
+codes derived from the emoji stage (:mod:`srs_lib.analysis.fixed_codes`), into the same
+record under ``"fixed_codes"``.
+
 With ``--json`` the rows are written after each run, and runs already in the file are
 skipped (``--force`` re-runs them), so an interrupted diagnosis resumes. Chapter 07 shows
 the committed ``results/diagnostics/cpu.json``; chapters 04-06 and the docstrings of
