@@ -50,6 +50,8 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
                           "share of its variance as of the features'", "label_codes_noisy", {}),
     "features_without_fr": ("the CNN's O_flat, SRS without the fusion RNN and SUBMULT "
                             "(\"w/o FR\")", "features", WITHOUT_FR),
+    "features_submult_norm": ("the CNN's O_flat, SUBMULT's output layer-normalised before the "
+                              "prediction GRU", "features", {"submult_norm": True}),
     "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
                                      "SUBMULT", "label_codes_noisy", WITHOUT_FR),
 }

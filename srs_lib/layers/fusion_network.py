@@ -35,6 +35,10 @@ class FusionNetwork(keras.layers.Layer):
             Why the defaults follow the released code: :class:`~srs_lib.models.SRS`.
         attention_form: ``form`` of the fusion Transformer, ``"transformer"`` or
             ``"paper"`` (see :class:`~srs_lib.layers.AttentiveModule`).
+        submult_norm: layer-normalise ḡ before the prediction GRU (ours, a diagnostic;
+            default False: the paper's ḡ as it is). SUBMULT's ReLU outputs are all
+            non-negative, so ḡ carries a common offset; ``diagnose --fixed_codes`` measures
+            what normalising it changes (row "features_submult_norm").
 
     Call arguments:
         inputs: Q2 `(batch, utterances, dim)`.
@@ -46,7 +50,7 @@ class FusionNetwork(keras.layers.Layer):
 
     def __init__(self, hidden=100, dropout=0.1, heads=1, use_fusion_rnn=True,
                  score_activation=None, submult="released", attention_form="transformer",
-                 **kwargs):
+                 submult_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the utterance mask; see compute_mask
         self.hidden = hidden
@@ -58,11 +62,14 @@ class FusionNetwork(keras.layers.Layer):
             raise ValueError(f"submult must be 'paper' or 'released', got {submult!r}")
         self.submult = submult
         self.attention_form = attention_form
+        self.submult_norm = submult_norm
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   form=attention_form, name="fusion_transformer")
         if use_fusion_rnn:
             self.fusion_rnn = MaskedGRU(hidden, name="fusion_rnn")
             self.submult_dense = keras.layers.Dense(hidden, activation="relu", name="submult")
+            if submult_norm:
+                self.submult_normalisation = keras.layers.LayerNormalization(name="submult_norm")
         self.prediction_rnn = MaskedGRU(hidden, name="prediction_rnn")
         # A raw score has no bias: the ranking loss depends only on score differences.
         self.score = keras.layers.Dense(1, activation=score_activation,
@@ -79,6 +86,8 @@ class FusionNetwork(keras.layers.Layer):
                 )
             self.fusion_rnn.build(input_shape)
             self.submult_dense.build((batch, utterances, 2 * self.hidden))
+            if self.submult_norm:
+                self.submult_normalisation.build((batch, utterances, self.hidden))
             self.prediction_rnn.build((batch, utterances, self.hidden))
         else:
             self.prediction_rnn.build(input_shape)
@@ -100,7 +109,8 @@ class FusionNetwork(keras.layers.Layer):
         """ḡ: SUBMULT of the two views (eq. 14, or the released code's form)."""
         difference = g_hat - g
         first = difference * difference if self.submult == "paper" else difference
-        return self.submult_dense(ops.concatenate([first, g_hat * g], axis=-1))
+        g_bar = self.submult_dense(ops.concatenate([first, g_hat * g], axis=-1))
+        return self.submult_normalisation(g_bar) if self.submult_norm else g_bar
 
     def compute_mask(self, inputs, mask=None):
         return None  # one score per sequence: the utterance mask ends here
@@ -118,5 +128,6 @@ class FusionNetwork(keras.layers.Layer):
             "score_activation": self.score_activation,
             "submult": self.submult,
             "attention_form": self.attention_form,
+            "submult_norm": self.submult_norm,
         })
         return config
