@@ -103,6 +103,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                            "and SUBMULT (O_flat moved by the emoji loss alone)",
                                            {"sticker_code": "pooled", "ranking_stop": "encoder",
                                             "model_options": {"use_fusion_rnn": False}}),
+    "features_submult_norm": ("the CNN's own features, SUBMULT's output layer-normalised "
+                              "before the prediction GRU (submult_norm)",
+                              {"sticker_code": "features",
+                               "model_options": {"submult_norm": True}}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
 }
