@@ -108,3 +108,23 @@ def test_keras_round_trip(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "fusion.keras", safe_mode=True)
     assert loaded.layers[-1].get_config() == network.get_config()
     np.testing.assert_array_equal(_numpy(loaded([q2, mask])), _numpy(model([q2, mask])))
+
+
+def test_submult_norm_normalises_what_the_prediction_gru_reads(tmp_path):
+    q2, mask = _sequences(batch=4, utterances=6, dim=8)
+    plain = FusionNetwork(hidden=8)
+    normed = FusionNetwork(hidden=8, submult_norm=True)
+    plain(q2, mask=mask)
+    normed(q2, mask=mask)
+    g_hat = normed.fusion_transformer(q2, mask=mask)
+    g = normed.fusion_rnn(q2, step_mask=mask, return_sequences=True)
+    g_bar = _numpy(normed.combine(g_hat, g))
+    raw = _numpy(normed.submult_dense(ops.concatenate([g_hat - g, g_hat * g], axis=-1)))
+    by_hand = (raw - raw.mean(-1, keepdims=True)) / np.sqrt(
+        raw.var(-1, keepdims=True) + normed.submult_normalisation.epsilon)
+    np.testing.assert_allclose(g_bar, by_hand, atol=1e-4)  # gain 1, bias 0 at the start
+    np.testing.assert_allclose(g_bar.mean(axis=-1), 0.0, atol=1e-5)  # centred per step
+    assert (_numpy(plain.combine(g_hat, g)) >= 0).all()  # the paper's ḡ: ReLU outputs
+    assert {w.path.split("/")[-2] for w in normed.weights} >= {"submult_norm"}
+    restored = FusionNetwork.from_config(normed.get_config())
+    assert restored.submult_norm is True
