@@ -228,7 +228,7 @@ if fixed:
     for name, value in fixed_r1.items():
         glue(f"fixed_{name}", f"{value:.3f}", display=False)
     for name in ("features_without_fr", "features_pooled_without_fr",
-                 "features_pooled_stopped_without_fr"):
+                 "features_pooled_stopped_without_fr", "features_submult_norm"):
         if name in features_record["runs"]:
             glue(f"run_{name}", f"{features_record['runs'][name]['validation']['R10@1']:.3f}",
                  display=False)
@@ -247,7 +247,9 @@ else:
 # - *The fusion RNN.* The same fixed $O_{flat}$ read by SRS without the fusion RNN and
 #   SUBMULT, the prediction GRU reading the fusion Transformer's output ("w/o FR"),
 #   learns ({glue:text}`fixed_features_without_fr`). With them, no graded code learned in
-#   this budget.
+#   this budget, not even with SUBMULT's output (ReLU units, all non-negative)
+#   layer-normalised before the prediction GRU (`features_submult_norm`,
+#   {glue:text}`fixed_features_submult_norm`; end to end {glue:text}`run_features_submult_norm`).
 # - *A common offset.* Each label's mean $O_{flat}$ as the code stays at chance
 #   ({glue:text}`fixed_label_means`); the same means centred on the library's mean learn
 #   ({glue:text}`fixed_label_means_centred`), like a random code per label

@@ -226,7 +226,7 @@ def test_the_committed_fixed_codes_support_what_chapter_07_says():
     for name in ("emoji_code", "features_without_fr", "label_means_centred", "label_codes"):
         assert r1[name] > at_chance, name  # learns
     for name in ("features", "features_centred", "label_means", "label_codes_noisy",
-                 "label_codes_noisy_without_fr"):
+                 "label_codes_noisy_without_fr", "features_submult_norm"):
         assert r1[name] < at_chance, name  # stays near chance
     assert r1["features_without_fr"] > 0.2 and r1["emoji_code"] > 0.25
     hinge = [point["hinge"] for point in rows["label_codes"]["curve"]]
