@@ -128,3 +128,5 @@ def test_submult_norm_normalises_what_the_prediction_gru_reads(tmp_path):
     assert {w.path.split("/")[-2] for w in normed.weights} >= {"submult_norm"}
     restored = FusionNetwork.from_config(normed.get_config())
     assert restored.submult_norm is True
+    with pytest.raises(ValueError, match="needs use_fusion_rnn"):
+        FusionNetwork(hidden=8, use_fusion_rnn=False, submult_norm=True)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srs_lib.analysis.fixed_codes import emoji_stage_library
+from srs_lib.analysis.fixed_codes import emoji_stage_library, label_means
 from srs_lib.files import write_json_atomically
 from srs_lib.provenance import corpus_description, current_commit, machine_description
 from srs_lib.training.config import PROFILES, profile_config
@@ -155,19 +155,13 @@ def variance_shares(vectors: np.ndarray, sets: np.ndarray, meanings: dict, *, se
     x = np.asarray(vectors, dtype=np.float64)
     sets = np.asarray(sets)
     total = float(((x - x.mean(axis=0)) ** 2).sum())
-
-    def group_means(keys):
-        _, inverse = np.unique(keys, return_inverse=True)
-        sums = np.zeros((inverse.max() + 1, x.shape[1]))
-        np.add.at(sums, inverse, x)
-        return (sums / np.bincount(inverse)[:, None])[inverse]
-
-    set_means = group_means(sets.astype(str))
+    set_means = label_means(x, sets.astype(str))
     within = float(((x - set_means) ** 2).sum())
     rng = np.random.default_rng(seed)
 
     def explained(keys):
-        means = group_means(np.char.add(np.char.add(sets.astype(str), "|"), np.asarray(keys, dtype=str)))
+        means = label_means(x, np.char.add(np.char.add(sets.astype(str), "|"),
+                                           np.asarray(keys, dtype=str)))
         return float(((means - set_means) ** 2).sum()) / within if within else 0.0
 
     shares = {"across_sets": 1.0 - within / total if total else 0.0}

@@ -255,11 +255,16 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
     todo = [n for n in names if n not in rows]
     if not todo:
         return rows
+    # The features' emoji stage always runs (every code but the emoji code derives from it,
+    # and the noisy codes' noise from its label share); the emoji code's only when asked for.
     stages = {code: emoji_stage_library(base_path, profile, code=code, cache_dir=cache_dir,
                                         verbose=verbose)
-              for code in ("emoji", "features")}
-    library = {"emoji_code": stages["emoji"]["vectors"], "features": stages["features"]["vectors"],
+              for code in ("emoji", "features")
+              if code == "features" or any(FIXED_CODES[n][1] == "emoji_code" for n in todo)}
+    library = {"features": stages["features"]["vectors"],
                "labels": np.asarray(stages["features"]["emojis"])}
+    if "emoji" in stages:
+        library["emoji_code"] = stages["emoji"]["vectors"]
     for i, name in enumerate(todo, 1):
         what, code_name, options = FIXED_CODES[name]
         code = derive_code(code_name, library)

@@ -62,6 +62,8 @@ class FusionNetwork(keras.layers.Layer):
             raise ValueError(f"submult must be 'paper' or 'released', got {submult!r}")
         self.submult = submult
         self.attention_form = attention_form
+        if submult_norm and not use_fusion_rnn:
+            raise ValueError("submult_norm normalises SUBMULT's output: it needs use_fusion_rnn")
         self.submult_norm = submult_norm
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   form=attention_form, name="fusion_transformer")
