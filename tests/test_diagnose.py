@@ -220,7 +220,7 @@ def test_the_committed_fixed_codes_support_what_chapter_07_says():
     record = _committed("sticker_features")
     rows = record["fixed_codes"]["rows"]
     assert record["fixed_codes"]["corpus"] == record["corpus"]
-    assert set(rows) == set(FIXED_CODES)
+    assert set(FIXED_CODES) <= set(rows)  # each at 600 steps, some also longer (NAME@STEPS)
     r1 = {name: row["validation"]["R10@1"] for name, row in rows.items()}
     at_chance = 0.15
     for name in ("emoji_code", "features_without_fr", "label_means_centred", "label_codes"):

@@ -67,24 +67,34 @@ def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
     assert main([*argv, "--fixed_codes", "label_codes", "features", "features_without_fr"]) == 0
     record = json.loads(out.read_text())
     rows = record["fixed_codes"]["rows"]
-    assert set(rows) == {"label_codes", "features", "features_without_fr"}
-    assert rows["features_without_fr"]["model_options"] == {"use_fusion_rnn": False}
-    assert rows["features_without_fr"]["code"] == "features"
+    # not the default 600 steps: keyed NAME@STEPS
+    assert set(rows) == {"label_codes@3", "features@3", "features_without_fr@3"}
+    assert rows["features_without_fr@3"]["model_options"] == {"use_fusion_rnn": False}
+    assert rows["features_without_fr@3"]["code"] == "features"
     # the same code, so the same share; another model, so other scores
-    assert rows["features_without_fr"]["label_share"] == rows["features"]["label_share"]
-    assert rows["features_without_fr"]["curve"] != rows["features"]["curve"]
+    assert rows["features_without_fr@3"]["label_share"] == rows["features@3"]["label_share"]
+    assert rows["features_without_fr@3"]["curve"] != rows["features@3"]["curve"]
     assert record["fixed_codes"]["corpus"] == record["corpus"]
     for row in rows.values():
         assert row["steps"] == 3 and row["curve"][-1]["step"] == 3
         assert 0.0 <= row["validation"]["R10@1"] <= 1.0 and row["validation"]["contexts"] == 8
         assert row["corpus"] == record["corpus"] and "commit" in row
-    assert rows["label_codes"]["label_share"] == pytest.approx(1.0)
-    frame = fixed_codes.fixed_codes_frame(record)
-    assert list(frame.index) == ["features", "label_codes", "features_without_fr"]  # FIXED_CODES order
+    assert rows["label_codes@3"]["label_share"] == pytest.approx(1.0)
     capsys.readouterr()
     assert main([*argv, "--fixed_codes", "label_codes"]) == 0  # done: nothing trained
     assert "[fixed codes" not in capsys.readouterr().out
     assert json.loads(out.read_text())["fixed_codes"]["rows"] == rows
+    longer = [a if a != "3" else "4" for a in argv]
+    assert main([*longer, "--fixed_codes", "label_codes"]) == 0  # another length: a new row
+    rows = json.loads(out.read_text())["fixed_codes"]["rows"]
+    assert set(rows) == {"label_codes@3", "label_codes@4", "features@3", "features_without_fr@3"}
+    frame = fixed_codes.fixed_codes_frame({"fixed_codes": {"rows": rows}})
+    # FIXED_CODES order, then by steps
+    assert list(frame.index) == ["features@3", "label_codes@3", "label_codes@4",
+                                 "features_without_fr@3"]
+    assert list(frame["joint steps"]) == [3, 3, 4, 3]
+    assert fixed_codes.parse_key("features") == ("features", 600)
+    assert fixed_codes.parse_key(fixed_codes.row_key("features", 2500)) == ("features", 2500)
     with pytest.raises(SystemExit, match="unknown fixed codes"):
         main([*argv, "--fixed_codes", "pixels"])
     with pytest.raises(SystemExit, match="give --json"):

@@ -383,7 +383,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="instead of the runs: train SRS without its sticker encoder "
                              "against fixed sticker codes (all of them if none is named; "
                              "see srs_lib.analysis.fixed_codes) for --joint_steps steps "
-                             "(needs --json; codes already in it are skipped)")
+                             "(needs --json; codes already in it at that many steps are "
+                             "skipped; rows of other than 600 steps are keyed NAME@STEPS)")
 
 
 def record_fixed_codes(base_path, json_out, names=None, *, profile: str = "cpu",

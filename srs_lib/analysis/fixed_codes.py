@@ -55,6 +55,22 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
     "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
                                      "SUBMULT", "label_codes_noisy", WITHOUT_FR),
 }
+#: The joint steps of a row whose key is the code's name alone; a row of another length is
+#: keyed ``NAME@STEPS`` (:func:`row_key`), so a longer run sits beside the short one.
+DEFAULT_STEPS = 600
+
+
+def row_key(name: str, steps: int) -> str:
+    """The record key of fixed code ``name`` trained ``steps`` joint steps."""
+    return name if steps == DEFAULT_STEPS else f"{name}@{steps}"
+
+
+def parse_key(key: str) -> tuple[str, int]:
+    """``(name, steps)`` of a record key (the inverse of :func:`row_key`)."""
+    name, _, steps = key.partition("@")
+    return name, int(steps) if steps else DEFAULT_STEPS
+
+
 #: The codes :func:`derive_code` makes.
 CODES = ("emoji_code", "features", "features_centred", "label_means", "label_means_centred",
          "label_codes", "label_codes_noisy")
@@ -245,14 +261,15 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
             "curve": curve, "wall_seconds": round(time.monotonic() - start, 1)}
 
 
-def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int = 600,
+def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int = DEFAULT_STEPS,
                     eval_limit: int = 600, cache_dir=None, done=None, on_row=None,
                     verbose: bool = True) -> dict:
-    """Train against each named fixed code (all of :data:`FIXED_CODES` by default); rows in
-    ``done`` are kept. ``on_row(name, row)`` is called after each new row."""
+    """Train against each named fixed code (all of :data:`FIXED_CODES` by default) for
+    ``steps`` joint steps; rows in ``done`` (keyed by :func:`row_key`) are kept.
+    ``on_row(key, row)`` is called after each new row."""
     names = list(names or FIXED_CODES)
     rows = dict(done or {})
-    todo = [n for n in names if n not in rows]
+    todo = [n for n in names if row_key(n, steps) not in rows]
     if not todo:
         return rows
     # The features' emoji stage always runs (every code but the emoji code derives from it,
@@ -278,21 +295,25 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
         if verbose:
             print(f"[fixed codes {i}/{len(todo)}] {name}: validation R10@1 "
                   f"{row['validation']['R10@1']:.3f} ({row['wall_seconds']:.0f} s)", flush=True)
-        rows[name] = row
+        rows[row_key(name, steps)] = row
         if on_row:
-            on_row(name, row)
+            on_row(row_key(name, steps), row)
     return rows
 
 
 def fixed_codes_frame(record: dict):
-    """The record's fixed-code rows as a table, in :data:`FIXED_CODES` order."""
+    """The record's fixed-code rows as a table, in :data:`FIXED_CODES` order, each code's
+    rows by their number of steps."""
     import pandas as pd
 
     rows = record.get("fixed_codes", {}).get("rows", {})
-    names = [n for n in FIXED_CODES if n in rows]
+    order = list(FIXED_CODES)
+    names = sorted((k for k in rows if parse_key(k)[0] in FIXED_CODES),
+                   key=lambda k: (order.index(parse_key(k)[0]), parse_key(k)[1]))
     return pd.DataFrame({
         "fixed code": names,
         "what it is": [rows[n]["what"] for n in names],
+        "joint steps": [rows[n]["steps"] for n in names],
         "label's share of its variance": [round(rows[n]["label_share"], 3) for n in names],
         "validation R10@1": [round(rows[n]["validation"]["R10@1"], 3) for n in names],
         "validation MAP": [round(rows[n]["validation"]["MAP"], 3) for n in names],
