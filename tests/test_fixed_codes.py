@@ -59,6 +59,17 @@ def test_the_codes_are_what_their_names_say():
     assert fixed_codes.label_share(noisy, labels) == pytest.approx(target, abs=0.01)
 
 
+def test_candidate_share_by_hand():
+    x = np.zeros((2, 3, 1))
+    x[0, :, 0], x[1, :, 0] = [1, 2, 3], [11, 12, 13]
+    # around the mean 7 the squares sum to 154; around each context's mean, to 2 + 2
+    assert fixed_codes.candidate_share(x) == pytest.approx(4 / 154)
+    assert fixed_codes.candidate_share(x[:, :, None, :].repeat(2, axis=2)) == pytest.approx(4 / 154)
+    mask = np.array([[True, True, False], [True, True, False]])  # 1, 2, 11, 12: 101 and 1
+    assert fixed_codes.candidate_share(x, mask) == pytest.approx(1 / 101)
+    assert fixed_codes.candidate_share(np.ones((2, 3, 4))) == 0.0
+
+
 def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
     corpus = make_corpus(extra_samples=30)
     out = tmp_path / "ci.json"
@@ -75,8 +86,14 @@ def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
     assert rows["features_without_fr@3"]["label_share"] == rows["features@3"]["label_share"]
     assert rows["features_without_fr@3"]["curve"] != rows["features@3"]["curve"]
     assert record["fixed_codes"]["corpus"] == record["corpus"]
-    for row in rows.values():
+    for key, row in rows.items():
         assert row["steps"] == 3 and row["curve"][-1]["step"] == 3
+        assert row["curve"][0]["step"] == 0  # the stages at initialisation, then at each evaluation
+        stages = row["curve"][0]["stages"]
+        fusion_rnn = {"g", "g_bar"} if key != "features_without_fr@3" else set()
+        assert set(stages) == {"Q2", "g_hat", "g_tilde", "score"} | fusion_rnn
+        for stage in stages.values():
+            assert 0.0 <= stage["candidate_share"] <= 1.0 and stage["rms"] >= 0.0
         assert 0.0 <= row["validation"]["R10@1"] <= 1.0 and row["validation"]["contexts"] == 8
         assert row["corpus"] == record["corpus"] and "commit" in row
     assert rows["label_codes@3"]["label_share"] == pytest.approx(1.0)

@@ -166,15 +166,83 @@ def derive_code(name: str, library: dict, *, seed: int = 0) -> np.ndarray:
     return rms_normalised(code)
 
 
+def candidate_share(x, mask=None) -> float:
+    """The share of the variance of ``x`` `(contexts, candidates, ...)` that lies between
+    the candidates of one context (the part a ranking can use), summed over the trailing
+    axes; ``mask`` `(contexts, candidates, ...)` (a prefix of x's axes) keeps entries."""
+    x = np.asarray(x, dtype=np.float64)
+    if mask is None:
+        mask = np.ones(x.shape[:2], bool)
+    mask = np.asarray(mask, bool)
+    weights = mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)).astype(np.float64)
+    weights = np.broadcast_to(weights, x.shape)
+    count = weights.sum()
+    if not count:
+        return 0.0
+    total_mean = (x * weights).sum(axis=(0, 1), keepdims=True) / np.maximum(
+        weights.sum(axis=(0, 1), keepdims=True), 1)
+    total = float((((x - total_mean) ** 2) * weights).sum())
+    context_mean = (x * weights).sum(axis=1, keepdims=True) / np.maximum(
+        weights.sum(axis=1, keepdims=True), 1)
+    within = float((((x - context_mean) ** 2) * weights).sum())
+    return within / total if total > 0 else 0.0
+
+
+def stage_statistics(model, inputs, real_candidates) -> dict:
+    """How the candidates' differences travel through SRS's text side and fusion network,
+    for one batch ``inputs`` (as :func:`train_on_code` makes them; `(contexts, candidates)`
+    ``real_candidates`` marks the real ones): for each stage, the share of its variance
+    between the candidates of one context (:func:`candidate_share`, over real utterances)
+    and its root mean square; for the fusion RNN's states g the mean |g| (1 is saturated),
+    for SUBMULT's output ḡ the share of exact zeros (ReLU units off)."""
+    import torch
+
+    from srs_lib.layers.masking import context_masks
+
+    with torch.no_grad():
+        parts = model.interaction_inputs(inputs, training=False)
+        q2 = model.interaction(parts["pair_inputs"], mask=parts["word_mask"], training=False)
+        batch, candidates, utterances, hidden = ops.shape(q2)
+        fusion = model.fusion_network
+        flat = ops.reshape(q2, (batch * candidates, utterances, hidden))
+        utterance_mask = ops.convert_to_numpy(context_masks(inputs["contexts"])[1])
+        mask = np.broadcast_to(utterance_mask[:, None, :], (batch, candidates, utterances))
+        step_mask = ops.convert_to_tensor(mask.reshape(batch * candidates, utterances))
+        stages = {"Q2": q2, "g_hat": fusion.fusion_transformer(flat, mask=step_mask)}
+        if fusion.use_fusion_rnn:
+            stages["g"] = fusion.fusion_rnn(flat, step_mask=step_mask, return_sequences=True)
+            stages["g_bar"] = fusion.combine(stages["g_hat"], stages["g"])
+        last = stages.get("g_bar", stages["g_hat"])
+        stages["g_tilde"] = fusion.prediction_rnn(last, step_mask=step_mask)
+        stages["score"] = ops.squeeze(fusion.score(stages["g_tilde"]), -1)
+    keep = np.asarray(real_candidates, bool)
+    out = {}
+    for name, tensor in stages.items():
+        x = ops.convert_to_numpy(tensor).astype(np.float64)
+        if name != "Q2":  # (contexts · candidates, ...) → (contexts, candidates, ...)
+            x = x.reshape(batch, candidates, *x.shape[1:])
+        stage_mask = (keep[:, :, None] & mask) if x.ndim == 4 else keep
+        picked = x[stage_mask]
+        out[name] = {"candidate_share": round(candidate_share(x, stage_mask), 4),
+                     "rms": round(float(np.sqrt((picked ** 2).mean())), 4)}
+        if name == "g":
+            out[name]["mean_abs"] = round(float(np.abs(picked).mean()), 4)
+        if name == "g_bar":
+            out[name]["zeros"] = round(float((picked == 0).mean()), 4)
+    return out
+
+
 def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: int = 600,
                   eval_limit: int = 600, eval_every: int = 300, cache_dir=None,
-                  seed: int = 0, model_options=None) -> dict:
+                  seed: int = 0, model_options=None, stages: bool = True) -> dict:
     """Train SRS without its sticker encoder against the fixed ``code`` (one row per cached
     sticker, in cache order): the profile's optimiser (Adam, its learning-rate schedule and
     clipping) and hinge loss on the training split's batches, the code as O_flat and as
     the single unit of O. Returns the validation R10@1 and MAP on ``eval_limit`` contexts
     every ``eval_every`` steps and at the end, and the mean hinge loss before each.
-    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`)."""
+    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`). With ``stages`` (default), each point
+    of the curve (and one at step 0) also holds :func:`stage_statistics` of the first
+    validation batch."""
     import keras
     import torch
 
@@ -235,7 +303,16 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
                                 np.concatenate(labels)[:eval_limit])
         return {"MAP": found["MAP"], "R10@1": found["R10@1"]}
 
+    def stage_point():
+        if not stages:
+            return {}
+        index, rows, _ = val.plan(0)
+        return {"stages": stage_statistics(model, model_inputs(val.split, index, rows),
+                                           rows >= 0)}
+
     curve, losses, start = [], [], time.monotonic()
+    if stages:
+        curve.append({"step": 0, **validate(), **stage_point()})
     for step in range(1, steps + 1):
         epoch, batch = divmod(step - 1, len(train))
         if epoch != train.epoch:
@@ -255,7 +332,8 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
         with torch.no_grad():
             optimizer.apply(grads, variables)
         if step % eval_every == 0 or step == steps:
-            curve.append({"step": step, "hinge": round(float(np.mean(losses)), 4), **validate()})
+            curve.append({"step": step, "hinge": round(float(np.mean(losses)), 4), **validate(),
+                          **stage_point()})
             losses = []
     return {"steps": steps, "validation": {**curve[-1], "contexts": eval_limit},
             "curve": curve, "wall_seconds": round(time.monotonic() - start, 1)}
