@@ -229,6 +229,19 @@ def test_the_committed_fixed_codes_support_what_chapter_07_says():
                  "label_codes_noisy_without_fr", "features_submult_norm"):
         assert r1[name] < at_chance, name  # stays near chance
     assert r1["features_without_fr"] > 0.2 and r1["emoji_code"] > 0.25
+    # 2,500 steps: the features with the fusion RNN leave chance late, the emoji code and
+    # the features without it early; with SUBMULT normalised they stay
+    long = {name: rows[f"{name}@2500"] for name in
+            ("features", "emoji_code", "features_without_fr", "features_submult_norm")}
+    assert long["features"]["validation"]["R10@1"] > 0.2
+    assert long["features_submult_norm"]["validation"]["R10@1"] < at_chance
+    first = {name: next((p["step"] for p in row["curve"] if p["R10@1"] > at_chance), None)
+             for name, row in long.items()}
+    assert first["emoji_code"] <= 600 and first["features_without_fr"] <= 600
+    assert first["features"] > 1500 and first["features_submult_norm"] is None
+    assert long["features"]["validation"]["R10@1"] < min(
+        long["emoji_code"]["validation"]["R10@1"],
+        long["features_without_fr"]["validation"]["R10@1"])
     hinge = [point["hinge"] for point in rows["label_codes"]["curve"]]
     assert hinge[-1] < hinge[-2]  # "still falling at the end"
     assert abs(rows["label_codes_noisy"]["label_share"] - rows["features"]["label_share"]) < 0.01
