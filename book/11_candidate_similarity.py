@@ -158,7 +158,7 @@ if grouped:
     glue("shown_chance", chance, display=False)
     glue("shown_chance_half_width", binomial_half_width(chance, group_size), display=False)
     for key in ("mean_among", "mean_truth", "pearson", "spearman"):
-        glue(f"shown_{key}", found[key], display=False)
+        glue(f"shown_{key}", round(float(found[key]), 4), display=False)  # not the last bits
     glue("shown_same_group", f"{found['same_group']:.0%}", display=False)
     glue("shown_apart", f"{found['two_or_more_apart']:.0%}", display=False)
     for g, t in trends.items():
