@@ -130,3 +130,22 @@ def test_submult_norm_normalises_what_the_prediction_gru_reads(tmp_path):
     assert restored.submult_norm is True
     with pytest.raises(ValueError, match="needs use_fusion_rnn"):
         FusionNetwork(hidden=8, use_fusion_rnn=False, submult_norm=True)
+
+
+@pytest.mark.parametrize("use_fusion_rnn", [True, False])
+def test_stages_are_the_intermediates_of_call(use_fusion_rnn):
+    """stages() is the computation of call(), step by step: its score is call's output,
+    its ḡ is SUBMULT of its ĝ and g, its g̃ the prediction GRU over what it reads."""
+    q2, mask = _sequences()
+    network = FusionNetwork(hidden=8, use_fusion_rnn=use_fusion_rnn)
+    scores = _numpy(network(q2, mask=mask))
+    stages = network.stages(q2, mask=mask)
+    expected = {"g_hat", "g_tilde", "score"} | ({"g", "g_bar"} if use_fusion_rnn else set())
+    assert set(stages) == expected
+    np.testing.assert_allclose(_numpy(stages["score"]), scores, rtol=1e-6)
+    if use_fusion_rnn:
+        np.testing.assert_allclose(_numpy(network.combine(stages["g_hat"], stages["g"])),
+                                   _numpy(stages["g_bar"]), rtol=1e-6)
+    read = stages["g_bar"] if use_fusion_rnn else stages["g_hat"]
+    np.testing.assert_allclose(_numpy(network.prediction_rnn(read, step_mask=mask)),
+                               _numpy(stages["g_tilde"]), rtol=1e-6)

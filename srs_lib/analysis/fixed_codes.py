@@ -208,13 +208,7 @@ def stage_statistics(model, inputs, real_candidates) -> dict:
         utterance_mask = ops.convert_to_numpy(context_masks(inputs["contexts"])[1])
         mask = np.broadcast_to(utterance_mask[:, None, :], (batch, candidates, utterances))
         step_mask = ops.convert_to_tensor(mask.reshape(batch * candidates, utterances))
-        stages = {"Q2": q2, "g_hat": fusion.fusion_transformer(flat, mask=step_mask)}
-        if fusion.use_fusion_rnn:
-            stages["g"] = fusion.fusion_rnn(flat, step_mask=step_mask, return_sequences=True)
-            stages["g_bar"] = fusion.combine(stages["g_hat"], stages["g"])
-        last = stages.get("g_bar", stages["g_hat"])
-        stages["g_tilde"] = fusion.prediction_rnn(last, step_mask=step_mask)
-        stages["score"] = ops.squeeze(fusion.score(stages["g_tilde"]), -1)
+        stages = {"Q2": q2, **fusion.stages(flat, mask=step_mask, training=False)}
     keep = np.asarray(real_candidates, bool)
     out = {}
     for name, tensor in stages.items():

@@ -96,16 +96,21 @@ class FusionNetwork(keras.layers.Layer):
         self.score.build((batch, self.hidden))
 
     def call(self, inputs, mask=None, training=None):
+        return self.stages(inputs, mask=mask, training=training)["score"]
+
+    def stages(self, inputs, mask=None, training=None) -> dict:
+        """Every intermediate of the fusion network for Q2 ``inputs``: ``g_hat`` (eq. 13),
+        with the fusion RNN ``g`` (eq. 12) and ``g_bar`` (eq. 14), then ``g_tilde``
+        (eq. 15) and ``score`` (eq. 16) — what :meth:`call` returns the last of."""
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
-        g_hat = self.fusion_transformer(inputs, mask=mask, training=training)
+        out = {"g_hat": self.fusion_transformer(inputs, mask=mask, training=training)}
         if self.use_fusion_rnn:
-            g = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
-            g_bar = self.combine(g_hat, g)
-        else:
-            g_bar = g_hat
-        g_tilde = self.prediction_rnn(g_bar, step_mask=mask)
-        return ops.squeeze(self.score(g_tilde), axis=-1)
+            out["g"] = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
+            out["g_bar"] = self.combine(out["g_hat"], out["g"])
+        out["g_tilde"] = self.prediction_rnn(out.get("g_bar", out["g_hat"]), step_mask=mask)
+        out["score"] = ops.squeeze(self.score(out["g_tilde"]), axis=-1)
+        return out
 
     def combine(self, g_hat, g):
         """ḡ: SUBMULT of the two views (eq. 14, or the released code's form)."""
