@@ -55,6 +55,18 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
     "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
                                      "SUBMULT", "label_codes_noisy", WITHOUT_FR),
 }
+#: Rows that also change the profile (``TrainConfig`` fields) in the training against their
+#: code; a changed ``emoji_steps`` also makes the code with an emoji stage of that length.
+PROFILE_CHANGES: dict[str, dict] = {
+    "features_lr_3e-4": {"learning_rate": 3e-4, "end_learning_rate": 3e-5},
+    "features_emoji_1000": {"emoji_steps": 1000},
+}
+FIXED_CODES.update({
+    "features_lr_3e-4": ("the CNN's O_flat, the learning rate 3e-4 → 3e-5 instead of the "
+                         "profile's 1e-3 → 1e-4", "features", {}),
+    "features_emoji_1000": ("the CNN's O_flat after an emoji stage of 1,000 steps instead of "
+                            "200", "features", {}),
+})
 #: The joint steps of a row whose key is the code's name alone; a row of another length is
 #: keyed ``NAME@STEPS`` (:func:`row_key`), so a longer run sits beside the short one.
 DEFAULT_STEPS = 600
@@ -78,15 +90,16 @@ CODES = ("emoji_code", "features", "features_centred", "label_means", "label_mea
 
 def emoji_stage_library(base_path, profile: str = "cpu", *, code: str = "features",
                         emoji_held_out: float = 0.0, cache_dir=None, batch: int = 256,
-                        verbose: bool = True) -> dict:
+                        verbose: bool = True, changes=None) -> dict:
     """Train the emoji stage alone with sticker ``code`` and encode every cached sticker.
 
     Returns a dict: "maps" O `(stickers, p²·hidden)` and "vectors" O_flat `(stickers,
     hidden)` (float32), "predicted" the emoji head's top class, "labels" the emoji classes
     (-1 outside the vocabulary), "held_out" the rows held out from the stage, "keys" the
     cache's ``(set id, sticker id)`` and "emojis" its labels, in cache order; and
-    "emoji_steps"."""
-    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out)
+    "emoji_steps". ``changes`` change the profile (``TrainConfig`` fields)."""
+    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out,
+                            **(changes or {}))
     config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
                             eval_limit=100)
     with tempfile.TemporaryDirectory() as logs:
@@ -228,13 +241,14 @@ def stage_statistics(model, inputs, real_candidates) -> dict:
 
 def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: int = 600,
                   eval_limit: int = 600, eval_every: int = 300, cache_dir=None,
-                  seed: int = 0, model_options=None, stages: bool = True) -> dict:
+                  seed: int = 0, model_options=None, stages: bool = True,
+                  changes=None) -> dict:
     """Train SRS without its sticker encoder against the fixed ``code`` (one row per cached
     sticker, in cache order): the profile's optimiser (Adam, its learning-rate schedule and
     clipping) and hinge loss on the training split's batches, the code as O_flat and as
     the single unit of O. Returns the validation R10@1 and MAP on ``eval_limit`` contexts
     every ``eval_every`` steps and at the end, and the mean hinge loss before each.
-    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`). With ``stages`` (default), each point
+    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`), ``changes`` the profile. With ``stages`` (default), each point
     of the curve (and one at step 0) also holds :func:`stage_statistics` of the first
     validation batch."""
     import keras
@@ -247,7 +261,7 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
     from srs_lib.training.losses import hinge_loss
     from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
 
-    config = profile_config(profile, sticker_code="pooled", seed=seed)
+    config = profile_config(profile, sticker_code="pooled", seed=seed, **(changes or {}))
     config = config.replace(model_options={**config.model_options, **(model_options or {})})
     corpus = Corpus(base_path, vocab_size=config.vocab_size,
                     emoji_vocab_size=config.emoji_vocab_size)
@@ -346,24 +360,44 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
         return rows
     # The features' emoji stage always runs (every code but the emoji code derives from it,
     # and the noisy codes' noise from its label share); the emoji code's only when asked for.
-    stages = {code: emoji_stage_library(base_path, profile, code=code, cache_dir=cache_dir,
-                                        verbose=verbose)
-              for code in ("emoji", "features")
-              if code == "features" or any(FIXED_CODES[n][1] == "emoji_code" for n in todo)}
-    library = {"features": stages["features"]["vectors"],
-               "labels": np.asarray(stages["features"]["emojis"])}
-    if "emoji" in stages:
-        library["emoji_code"] = stages["emoji"]["vectors"]
+    # One library per emoji-stage length: the features' emoji stage always runs (every
+    # code but the emoji code derives from it, and the noisy codes' noise from its label
+    # share); the emoji code's only when a row of that length asks for it.
+    libraries = {}
+
+    def library_for(name):
+        emoji_steps = PROFILE_CHANGES.get(name, {}).get("emoji_steps")
+        if emoji_steps not in libraries:
+            changes = {} if emoji_steps is None else {"emoji_steps": emoji_steps}
+            wanted = [n for n in todo
+                      if PROFILE_CHANGES.get(n, {}).get("emoji_steps") == emoji_steps]
+            stages = {code: emoji_stage_library(base_path, profile, code=code,
+                                                cache_dir=cache_dir, verbose=verbose,
+                                                changes=changes)
+                      for code in ("emoji", "features")
+                      if code == "features"
+                      or any(FIXED_CODES[n][1] == "emoji_code" for n in wanted)}
+            library = {"features": stages["features"]["vectors"],
+                       "labels": np.asarray(stages["features"]["emojis"]),
+                       "emoji_steps": stages["features"]["emoji_steps"]}
+            if "emoji" in stages:
+                library["emoji_code"] = stages["emoji"]["vectors"]
+            libraries[emoji_steps] = library
+        return libraries[emoji_steps]
+
     for i, name in enumerate(todo, 1):
         what, code_name, options = FIXED_CODES[name]
+        library = library_for(name)
         code = derive_code(code_name, library)
         share = label_share(code, library["labels"])
         if verbose:
             print(f"[fixed codes {i}/{len(todo)}] {name} (label share {share:.3f}) ...", flush=True)
+        changes = PROFILE_CHANGES.get(name, {})
         row = {"code": code_name, "model_options": options, "what": what,
-               "label_share": round(share, 4), "emoji_steps": stages["features"]["emoji_steps"],
+               **({"profile_changes": changes} if changes else {}),
+               "label_share": round(share, 4), "emoji_steps": library["emoji_steps"],
                **train_on_code(code, base_path, profile, steps=steps, eval_limit=eval_limit,
-                               cache_dir=cache_dir, model_options=options)}
+                               cache_dir=cache_dir, model_options=options, changes=changes)}
         if verbose:
             print(f"[fixed codes {i}/{len(todo)}] {name}: validation R10@1 "
                   f"{row['validation']['R10@1']:.3f} ({row['wall_seconds']:.0f} s)", flush=True)
