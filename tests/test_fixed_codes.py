@@ -112,6 +112,12 @@ def test_fixed_codes_are_recorded_and_resume(make_corpus, tmp_path, capsys):
     assert list(frame["joint steps"]) == [3, 3, 4, 3]
     assert fixed_codes.parse_key("features") == ("features", 600)
     assert fixed_codes.parse_key(fixed_codes.row_key("features", 2500)) == ("features", 2500)
+    shares = fixed_codes.stage_share_frame({"fixed_codes": {"rows": rows}})
+    assert list(shares.index) == [0, 3, 4] and set(shares.columns) == set(rows)  # label_codes@4
+    assert shares.loc[3, "features@3"] == rows["features@3"]["curve"][-1]["stages"][
+        "g_tilde"]["candidate_share"]
+    g = fixed_codes.stage_share_frame({"fixed_codes": {"rows": rows}}, "g")
+    assert g["features_without_fr@3"].isna().all() and g["features@3"][[0, 3]].notna().all()  # no FR, no g
     with pytest.raises(SystemExit, match="unknown fixed codes"):
         main([*argv, "--fixed_codes", "pixels"])
     with pytest.raises(SystemExit, match="give --json"):
@@ -122,3 +128,22 @@ def test_a_code_of_the_wrong_length_is_refused(make_corpus):
     corpus = make_corpus()
     with pytest.raises(ValueError, match="rows, the sticker cache"):
         fixed_codes.train_on_code(np.zeros((3, 16), np.float32), corpus, "ci", steps=1)
+
+
+def test_rows_that_change_the_profile(make_corpus, tmp_path, monkeypatch):
+    """A row of PROFILE_CHANGES trains with its changes, and a changed emoji_steps makes
+    its code from an emoji stage of that length (the other rows share the profile's)."""
+    corpus = make_corpus(extra_samples=30)
+    monkeypatch.setitem(fixed_codes.PROFILE_CHANGES, "features_emoji_1000", {"emoji_steps": 2})
+    out = tmp_path / "ci.json"
+    assert main(["diagnose", "--base_path", str(corpus), "--profile", "ci", "--json", str(out),
+                 "--joint_steps", "2", "--eval_limit", "8", "--fixed_codes", "features",
+                 "features_lr_3e-4", "features_emoji_1000"]) == 0
+    rows = json.loads(out.read_text())["fixed_codes"]["rows"]
+    plain, lr, short = rows["features@2"], rows["features_lr_3e-4@2"], rows["features_emoji_1000@2"]
+    assert "profile_changes" not in plain
+    assert lr["profile_changes"] == {"learning_rate": 3e-4, "end_learning_rate": 3e-5}
+    assert lr["label_share"] == plain["label_share"]  # the same code, the same emoji stage
+    assert lr["curve"][-1] != plain["curve"][-1]  # another learning rate, other scores
+    assert plain["emoji_steps"] == 6 and lr["emoji_steps"] == 6  # the ci profile's
+    assert short["emoji_steps"] == 2 and short["label_share"] != plain["label_share"]

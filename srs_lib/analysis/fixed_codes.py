@@ -424,3 +424,20 @@ def fixed_codes_frame(record: dict):
         "validation R10@1": [round(rows[n]["validation"]["R10@1"], 3) for n in names],
         "validation MAP": [round(rows[n]["validation"]["MAP"], 3) for n in names],
     }).set_index("fixed code")
+
+
+def stage_share_frame(record: dict, stage: str = "g_tilde", keys=None):
+    """The between-candidate share (:func:`candidate_share`) of fusion ``stage`` along the
+    training curve of each fixed-code row that recorded stage statistics (or of ``keys``):
+    a table, one column per row, indexed by the step."""
+    import pandas as pd
+
+    rows = record.get("fixed_codes", {}).get("rows", {})
+    keys = keys or [k for k, row in rows.items()
+                    if any("stages" in point for point in row.get("curve", []))]
+    columns = {}
+    for key in keys:
+        columns[key] = pd.Series({point["step"]: point["stages"][stage]["candidate_share"]
+                                  for point in rows[key]["curve"]
+                                  if stage in point.get("stages", {})}, dtype=float)
+    return pd.DataFrame(columns).rename_axis("step")
