@@ -236,9 +236,9 @@ if fixed:
         if name in features_record["runs"]:
             glue(f"run_{name}", f"{features_record['runs'][name]['validation']['R10@1']:.3f}",
                  display=False)
-    for name in ("features", "label_codes_noisy"):
+    for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
-            glue(f"fixed_share_{name}", f"{fixed[name]['label_share']:.2f}", display=False)
+            glue(f"fixed_share_{name.split('@')[0]}", f"{fixed[name]['label_share']:.2f}", display=False)
 else:
     print("no fixed-code rows recorded yet")
 
@@ -286,6 +286,74 @@ else:
 # {glue:text}`run_features_pooled_stopped_without_fr`: a single run, and the furthest from
 # chance of any run with the CNN's own features so far, yet well behind the emoji code.
 # That is where the search goes on (issue 16).
+
+# %% [markdown]
+# ### Where the plateau sits: the prediction GRU stops telling the candidates apart
+#
+# The rows of 1,200 steps also record, at the start and at every evaluation, how much of
+# each fusion stage's variance lies between the candidates of one context (on the first
+# validation batch; `fixed_codes.stage_statistics`): the part a ranking can use. At the
+# start it is large everywhere, for every code (Q2, ĝ, g, ḡ, g̃ and the score all above
+# one half). What differs is what training does to it. With the features, the fusion RNN
+# and the profile's learning rate (1e-3, ten times the paper's), the prediction GRU's
+# final state g̃ loses it while its input ḡ keeps it, and Q2's scale grows several-fold;
+# with the emoji code, without the fusion RNN, or with the ranker's learning rate at 3e-4,
+# g̃ keeps it and the hinge loss leaves its plateau.
+
+# %%
+from srs_lib.analysis.fixed_codes import stage_share_frame
+
+staged = ["features@1200", "emoji_code@1200", "features_without_fr@1200",
+          "features_lr_3e-4@1200", "features_emoji_1000@1200"]
+staged = [key for key in staged if key in fixed]
+if staged:
+    fig, (ax_share, ax_r1) = plt.subplots(1, 2, figsize=(11, 3.6))
+    shares = stage_share_frame(features_record, "g_tilde", staged)
+    for key in staged:
+        ax_share.plot(shares.index, shares[key], marker="o", label=key)
+        curve = fixed[key]["curve"]
+        ax_r1.plot([p["step"] for p in curve], [p["R10@1"] for p in curve], marker="o",
+                   label=key)
+    ax_share.set(xlabel="joint step", ylabel="between-candidate share of g̃",
+                 title="the prediction GRU's state", ylim=(0, 1))
+    ax_r1.axhline(0.1, color="grey", lw=0.8, ls=":")
+    ax_r1.set(xlabel="joint step", ylabel="validation R10@1 (600 contexts)",
+              title="the ranker (fixed codes)")
+    ax_r1.legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
+    for key in staged:
+        label = key.replace("@", "_at_")
+        end = fixed[key]["curve"][-1]["stages"]
+        glue(f"gtilde_{label}", f"{end['g_tilde']['candidate_share']:.2f}", display=False)
+        glue(f"gbar_{label}", f"{end.get('g_bar', {}).get('candidate_share', float('nan')):.2f}",
+             display=False)
+        glue(f"q2rms_{label}", f"{end['Q2']['rms']:.1f}", display=False)
+    glue("gtilde_start", f"{fixed[staged[0]]['curve'][0]['stages']['g_tilde']['candidate_share']:.2f}",
+         display=False)
+    glue("q2rms_start", f"{fixed[staged[0]]['curve'][0]['stages']['Q2']['rms']:.1f}", display=False)
+
+# %% [markdown]
+# In numbers, at step 1,200: with the features and the fusion RNN, g̃'s between-candidate
+# share has fallen from {glue:text}`gtilde_start` to {glue:text}`gtilde_features_at_1200`
+# while ḡ's is {glue:text}`gbar_features_at_1200`, and the root mean square of Q2 has
+# grown from {glue:text}`q2rms_start` to {glue:text}`q2rms_features_at_1200`; R10@1 is
+# {glue:text}`fixed_features_at_1200`. With the emoji code g̃ keeps
+# {glue:text}`gtilde_emoji_code_at_1200` (R10@1 {glue:text}`fixed_emoji_code_at_1200`);
+# without the fusion RNN {glue:text}`gtilde_features_without_fr_at_1200`
+# ({glue:text}`fixed_features_without_fr_at_1200`). The same features, fusion RNN included,
+# with the learning rate 3e-4 → 3e-5 instead of the profile's 1e-3 → 1e-4
+# (`features_lr_3e-4`) keep {glue:text}`gtilde_features_lr_3e-4_at_1200`, Q2 stays at
+# {glue:text}`q2rms_features_lr_3e-4_at_1200`, and the ranker leaves chance within 900
+# steps ({glue:text}`fixed_features_lr_3e-4_at_1200` at 1,200). The code from an emoji
+# stage five times longer (`features_emoji_1000`, the label's share of its variance
+# {glue:text}`fixed_share_features_emoji_1000` instead of {glue:text}`fixed_share_features`)
+# gives {glue:text}`fixed_features_emoji_1000_at_1200` at the profile's learning rate.
+# So the plateau of the fusion-RNN path is a matter of the step size: the profile's rate,
+# chosen for the emoji code, drives the ranker into a state where the prediction GRU
+# ignores the candidates before the graded features' weaker signal is found. These are
+# single runs; the end-to-end run at 3e-4 for the profile's whole budget is the row
+# `features_lr_3e-4_long` of the first table, where it has landed.
 
 # %% [markdown]
 # ## Training

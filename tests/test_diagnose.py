@@ -215,12 +215,12 @@ def test_held_out_stickers_never_show_their_emoji_to_the_emoji_loss(make_corpus,
 
 def test_the_committed_fixed_codes_support_what_chapter_07_says():
     """Chapter 07 and StickerEncoder's docstring read the fixed-code rows in words."""
-    from srs_lib.analysis.fixed_codes import FIXED_CODES
+    from srs_lib.analysis.fixed_codes import FIXED_CODES, parse_key
 
     record = _committed("sticker_features")
     rows = record["fixed_codes"]["rows"]
     assert record["fixed_codes"]["corpus"] == record["corpus"]
-    assert set(FIXED_CODES) <= set(rows)  # each at 600 steps, some also longer (NAME@STEPS)
+    assert set(FIXED_CODES) == {parse_key(key)[0] for key in rows}  # each at some length
     r1 = {name: row["validation"]["R10@1"] for name, row in rows.items()}
     at_chance = 0.15
     for name in ("emoji_code", "features_without_fr", "label_means_centred", "label_codes"):
@@ -242,6 +242,21 @@ def test_the_committed_fixed_codes_support_what_chapter_07_says():
     assert long["features"]["validation"]["R10@1"] < min(
         long["emoji_code"]["validation"]["R10@1"],
         long["features_without_fr"]["validation"]["R10@1"])
+    # 1,200 steps with stage statistics: with the fusion RNN at the profile's learning rate
+    # the features' g̃ loses its between-candidate share (ḡ keeps it); not with the emoji
+    # code, not without the fusion RNN, not at the learning rate 3e-4, which learns
+    def last(key, stage):
+        return rows[key]["curve"][-1]["stages"][stage]["candidate_share"]
+
+    assert rows["features@1200"]["curve"][0]["stages"]["g_tilde"]["candidate_share"] > 0.5
+    assert last("features@1200", "g_tilde") < 0.2 < 0.5 < last("features@1200", "g_bar")
+    for key in ("emoji_code@1200", "features_without_fr@1200", "features_lr_3e-4@1200"):
+        assert last(key, "g_tilde") > 0.5, key
+        assert rows[key]["validation"]["R10@1"] > 0.2, key
+    assert rows["features@1200"]["validation"]["R10@1"] < at_chance
+    q2_rms = {key: rows[key]["curve"][-1]["stages"]["Q2"]["rms"]
+              for key in ("features@1200", "features_lr_3e-4@1200")}
+    assert q2_rms["features@1200"] > 3 * q2_rms["features_lr_3e-4@1200"]  # Q2's scale grows
     hinge = [point["hinge"] for point in rows["label_codes"]["curve"]]
     assert hinge[-1] < hinge[-2]  # "still falling at the end"
     assert abs(rows["label_codes_noisy"]["label_share"] - rows["features"]["label_share"]) < 0.01

@@ -162,6 +162,26 @@ def test_the_backbone_learning_rate_scale_is_applied_in_the_joint_stage(corpus_p
     assert int(again.optimizers["joint"].iterations.numpy()) == 1
 
 
+def test_the_joint_learning_rate_scale_leaves_the_emoji_stage_alone(corpus_path, tmp_path):
+    """``joint_lr_scale``: the first emoji step moves the encoder by the learning rate, the
+    first joint step every weight by that fraction of it (the backbone's scale on top)."""
+    config = CONFIG.replace(joint_lr_scale=0.3, backbone_lr_scale=0.5)
+    trainer = Trainer(config, corpus_path, tmp_path, "joint_scale", verbose=False)
+    inputs, targets = trainer.train_batches[0]
+    backbone = trainer.model.sticker_encoder.backbone_model.trainable_variables
+    words = trainer.model.utterance_encoder.trainable_variables
+    for step in range(config.emoji_steps + 1):
+        before = {id(v): np.array(v.numpy()) for v in backbone + words}
+        trainer.train_step(inputs, targets, step)
+        moved = {name: max(np.abs(v.numpy() - before[id(v)]).max() for v in variables)
+                 for name, variables in (("backbone", backbone), ("words", words))}
+        if step == 0:  # the emoji stage's first step: its own rate, the text side still
+            np.testing.assert_allclose(moved["backbone"], config.learning_rate, rtol=1e-3)
+            assert moved["words"] == 0
+    np.testing.assert_allclose(moved["words"], 0.3 * config.learning_rate, rtol=1e-3)
+    np.testing.assert_allclose(moved["backbone"], 0.15 * config.learning_rate, rtol=1e-3)
+
+
 def test_the_hinge_reduction_reaches_the_loss(corpus_path, tmp_path):
     """The mean over the (real) negatives is the sum divided by their number."""
     losses = {}

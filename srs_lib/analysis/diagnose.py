@@ -109,10 +109,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                "model_options": {"submult_norm": True}}),
     "features_long": ("the CNN's own features, 1,500 joint steps instead of 600",
                       {"sticker_code": "features", "joint_steps": 1500}),
-    "features_lr_3e-4_long": ("the CNN's own features, the learning rate 3e-4 → 3e-5, for the "
-                              "cpu profile's 2,500 steps (2,300 joint)",
-                              {"sticker_code": "features", "learning_rate": 3e-4,
-                               "end_learning_rate": 3e-5, "joint_steps": 2300}),
+    "features_joint_lr_0.3": ("the CNN's own features, the joint stage's learning rate 3e-4 → "
+                              "3e-5 (the emoji stage's kept), for the cpu profile's 2,500 "
+                              "steps (2,300 joint)",
+                              {"sticker_code": "features", "joint_lr_scale": 0.3,
+                               "joint_steps": 2300}),
 }
 
 

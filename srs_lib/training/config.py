@@ -95,6 +95,10 @@ class TrainConfig:
     hinge_reduction: str = "sum"
     """Equation 17's hinge terms of a context: "sum" over the negatives (as printed) or
     "mean" over them (the released code; see :func:`srs_lib.training.losses.hinge_loss`)."""
+    joint_lr_scale: float = 1.0
+    """The joint stage's learning rate (schedule and end), as a fraction of
+    ``learning_rate``; the emoji stage keeps ``learning_rate`` (``diagnose`` row
+    ``features_joint_lr_0.3``)."""
     backbone_lr_scale: float = 1.0
     """The backbone's learning rate in the joint stage, as a fraction of ``learning_rate``
     (0: it stays as the emoji stage left it)."""
@@ -137,7 +141,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse values no run can use (``nan`` and ``inf`` among them), naming the option."""
-        for name in ("learning_rate", "end_learning_rate", "decay_epochs", "epochs", "code_temperature"):
+        for name in ("learning_rate", "end_learning_rate", "decay_epochs", "epochs", "code_temperature",
+                     "joint_lr_scale"):
             _check(name, getattr(self, name), above=0)
         _check("clipnorm", self.clipnorm, above=0, none=True)
         _check("margin", self.margin, low=0)
@@ -157,6 +162,7 @@ class TrainConfig:
         _check("feature_map", self.feature_map, choices=FEATURE_MAPS)
         _check("hinge_reduction", self.hinge_reduction, choices=HINGE_REDUCTIONS)
         _check("backbone_lr_scale", self.backbone_lr_scale, low=0)
+        _check("joint_lr_scale", self.joint_lr_scale, low=0)
         _check("emoji_held_out", self.emoji_held_out, low=0, below=1)
         _check("mixed_precision", self.mixed_precision, choices=("auto", "on", "off"))
         if not isinstance(self.model_options, dict):

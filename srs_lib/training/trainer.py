@@ -248,7 +248,8 @@ class Trainer:
         for name, variables in self.optimizer_variables.items():
             if config.shared_adam and name == "emoji":
                 continue
-            scale = config.backbone_lr_scale if name == "joint_backbone" else 1.0
+            scale = ((config.backbone_lr_scale if name == "joint_backbone" else 1.0)
+                     * (config.joint_lr_scale if name.startswith("joint") else 1.0))
             schedule = keras.optimizers.schedules.PolynomialDecay(
                 config.learning_rate * scale, decay_steps, config.end_learning_rate * scale)
             self.optimizers[name] = keras.optimizers.Adam(
