@@ -232,10 +232,15 @@ if fixed:
                if p.get("R10@1", 0) > 0.15]
     glue("fixed_features_plateau", f"{plateau[0]:,}" if plateau else "none", display=False)
     for name in ("features_without_fr", "features_pooled_without_fr",
-                 "features_pooled_stopped_without_fr", "features_submult_norm"):
-        if name in features_record["runs"]:
-            glue(f"run_{name}", f"{features_record['runs'][name]['validation']['R10@1']:.3f}",
-                 display=False)
+                 "features_pooled_stopped_without_fr", "features_submult_norm",
+                 "features_joint_lr_0.3"):
+        run = features_record["runs"].get(name)
+        glue(f"run_{name}", f"{run['validation']['R10@1']:.3f}" if run else "(not run yet)",
+             display=False)
+    leaves = [p["step"] for p in features_record["runs"].get(
+        "features_joint_lr_0.3", {}).get("curve", []) if p["R10@1"] > 0.15]
+    glue("run_features_joint_lr_0.3_leaves", f"{leaves[0]:,}" if leaves else "none",
+         display=False)
     for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
             glue(f"fixed_share_{name.split('@')[0]}", f"{fixed[name]['label_share']:.2f}", display=False)
@@ -295,10 +300,10 @@ else:
 # validation batch; `fixed_codes.stage_statistics`): the part a ranking can use. At the
 # start it is large everywhere, for every code (Q2, ĝ, g, ḡ, g̃ and the score all above
 # one half). What differs is what training does to it. With the features, the fusion RNN
-# and the profile's learning rate (1e-3, ten times the paper's), the prediction GRU's
-# final state g̃ loses it while its input ḡ keeps it, and Q2's scale grows several-fold;
-# with the emoji code, without the fusion RNN, or with the ranker's learning rate at 3e-4,
-# g̃ keeps it and the hinge loss leaves its plateau.
+# and the profile's learning rate (1e-3, ten times the paper's), Q2's scale grows
+# several-fold and the prediction GRU's final state g̃ loses it while its input ḡ keeps
+# it; with the emoji code, without the fusion RNN, or with the ranker's learning rate at
+# 3e-4, g̃ keeps it and the hinge loss leaves its plateau.
 
 # %%
 from srs_lib.analysis.fixed_codes import stage_share_frame
@@ -307,15 +312,19 @@ staged = ["features@1200", "emoji_code@1200", "features_without_fr@1200",
           "features_lr_3e-4@1200", "features_emoji_1000@1200"]
 staged = [key for key in staged if key in fixed]
 if staged:
-    fig, (ax_share, ax_r1) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax_share, ax_q2, ax_r1) = plt.subplots(1, 3, figsize=(14, 3.6))
     shares = stage_share_frame(features_record, "g_tilde", staged)
     for key in staged:
         ax_share.plot(shares.index, shares[key], marker="o", label=key)
         curve = fixed[key]["curve"]
+        ax_q2.plot([p["step"] for p in curve], [p["stages"]["Q2"]["rms"] for p in curve],
+                   marker="o", label=key)
         ax_r1.plot([p["step"] for p in curve], [p["R10@1"] for p in curve], marker="o",
                    label=key)
     ax_share.set(xlabel="joint step", ylabel="between-candidate share of g̃",
                  title="the prediction GRU's state", ylim=(0, 1))
+    ax_q2.set(xlabel="joint step", ylabel="root mean square of Q2",
+              title="the interaction's output")
     ax_r1.axhline(0.1, color="grey", lw=0.8, ls=":")
     ax_r1.set(xlabel="joint step", ylabel="validation R10@1 (600 contexts)",
               title="the ranker (fixed codes)")
@@ -348,12 +357,21 @@ if staged:
 # steps ({glue:text}`fixed_features_lr_3e-4_at_1200` at 1,200). The code from an emoji
 # stage five times longer (`features_emoji_1000`, the label's share of its variance
 # {glue:text}`fixed_share_features_emoji_1000` instead of {glue:text}`fixed_share_features`)
-# gives {glue:text}`fixed_features_emoji_1000_at_1200` at the profile's learning rate.
-# So the plateau of the fusion-RNN path is a matter of the step size: the profile's rate,
-# chosen for the emoji code, drives the ranker into a state where the prediction GRU
-# ignores the candidates before the graded features' weaker signal is found. These are
-# single runs; the end-to-end run at 3e-4 for the profile's whole budget is the row
-# `features_lr_3e-4_long` of the first table, where it has landed.
+# gives {glue:text}`fixed_features_emoji_1000_at_1200` at the profile's learning rate, its
+# Q2 grown to {glue:text}`q2rms_features_emoji_1000_at_1200` (g̃'s share
+# {glue:text}`gtilde_features_emoji_1000_at_1200`). So the plateau of the fusion-RNN path
+# is a matter of the step size, not of how clearly the code tells the emojis apart: at the
+# profile's rate, chosen for the emoji code, Q2's scale grows to about twice that of the
+# rows that learn (emoji code {glue:text}`q2rms_emoji_code_at_1200`, without the fusion
+# RNN {glue:text}`q2rms_features_without_fr_at_1200`) and the ranker settles where the
+# prediction GRU or the score no longer tells the candidates apart, before the graded
+# features' weaker signal is found. These are single runs.
+#
+# End to end, the CNN's own features with the joint stage at 3e-4 → 3e-5 and
+# the emoji stage as the profile has it, for the profile's whole 2,500 steps (the row
+# `features_joint_lr_0.3` of the first table, option `joint_lr_scale`), reach validation
+# R10@1 {glue:text}`run_features_joint_lr_0.3` (first evaluation above 0.15: step
+# {glue:text}`run_features_joint_lr_0.3_leaves`).
 
 # %% [markdown]
 # ## Training
