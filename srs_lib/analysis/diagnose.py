@@ -114,6 +114,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                               "steps (2,300 joint)",
                               {"sticker_code": "features", "joint_lr_scale": 0.3,
                                "joint_steps": 2300}),
+    "features_joint_lr_0.1": ("the CNN's own features, the joint stage's learning rate 1e-4 → "
+                              "1e-5 (the paper's; the emoji stage's kept), for the cpu "
+                              "profile's 2,500 steps (2,300 joint)",
+                              {"sticker_code": "features", "joint_lr_scale": 0.1,
+                               "joint_steps": 2300}),
 }
 
 
