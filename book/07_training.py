@@ -233,14 +233,14 @@ if fixed:
     glue("fixed_features_plateau", f"{plateau[0]:,}" if plateau else "none", display=False)
     for name in ("features_without_fr", "features_pooled_without_fr",
                  "features_pooled_stopped_without_fr", "features_submult_norm",
-                 "features_joint_lr_0.3"):
+                 "features_joint_lr_0.3", "features_joint_lr_0.1"):
         run = features_record["runs"].get(name)
         glue(f"run_{name}", f"{run['validation']['R10@1']:.3f}" if run else "(not run yet)",
              display=False)
-    leaves = [p["step"] for p in features_record["runs"].get(
-        "features_joint_lr_0.3", {}).get("curve", []) if p["R10@1"] > 0.15]
-    glue("run_features_joint_lr_0.3_leaves", f"{leaves[0]:,}" if leaves else "none",
-         display=False)
+    for name in ("features_joint_lr_0.3", "features_joint_lr_0.1"):
+        leaves = [p["step"] for p in features_record["runs"].get(name, {}).get("curve", [])
+                  if p["R10@1"] > 0.15]
+        glue(f"run_{name}_leaves", f"{leaves[0]:,}" if leaves else "none", display=False)
     for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
             glue(f"fixed_share_{name.split('@')[0]}", f"{fixed[name]['label_share']:.2f}", display=False)
@@ -371,7 +371,9 @@ if staged:
 # the emoji stage as the profile has it, for the profile's whole 2,500 steps (the row
 # `features_joint_lr_0.3` of the first table, option `joint_lr_scale`), reach validation
 # R10@1 {glue:text}`run_features_joint_lr_0.3` (first evaluation above 0.15: step
-# {glue:text}`run_features_joint_lr_0.3_leaves`).
+# {glue:text}`run_features_joint_lr_0.3_leaves`); with the joint stage at the paper's rate,
+# 1e-4 → 1e-5 (`features_joint_lr_0.1`), {glue:text}`run_features_joint_lr_0.1` (step
+# {glue:text}`run_features_joint_lr_0.1_leaves`).
 
 # %% [markdown]
 # ## Training

@@ -248,9 +248,9 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
     clipping) and hinge loss on the training split's batches, the code as O_flat and as
     the single unit of O. Returns the validation R10@1 and MAP on ``eval_limit`` contexts
     every ``eval_every`` steps and at the end, and the mean hinge loss before each.
-    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`), ``changes`` the profile. With ``stages`` (default), each point
-    of the curve (and one at step 0) also holds :func:`stage_statistics` of the first
-    validation batch."""
+    ``model_options`` change SRS (e.g. :data:`WITHOUT_FR`), ``changes`` the profile
+    (``TrainConfig`` fields). With ``stages`` (default), each point of the curve (and one at
+    step 0) also holds :func:`stage_statistics` of the first validation batch."""
     import keras
     import torch
 
@@ -358,8 +358,6 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
     todo = [n for n in names if row_key(n, steps) not in rows]
     if not todo:
         return rows
-    # The features' emoji stage always runs (every code but the emoji code derives from it,
-    # and the noisy codes' noise from its label share); the emoji code's only when asked for.
     # One library per emoji-stage length: the features' emoji stage always runs (every
     # code but the emoji code derives from it, and the noisy codes' noise from its label
     # share); the emoji code's only when a row of that length asks for it.
