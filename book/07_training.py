@@ -332,12 +332,12 @@ if staged:
     plt.tight_layout()
     plt.show()
     for key in staged:
-        label = key.replace("@", "_at_")
+        tag = key.replace("@", "_at_")
         end = fixed[key]["curve"][-1]["stages"]
-        glue(f"gtilde_{label}", f"{end['g_tilde']['candidate_share']:.2f}", display=False)
-        glue(f"gbar_{label}", f"{end.get('g_bar', {}).get('candidate_share', float('nan')):.2f}",
+        glue(f"gtilde_{tag}", f"{end['g_tilde']['candidate_share']:.2f}", display=False)
+        glue(f"gbar_{tag}", f"{end.get('g_bar', {}).get('candidate_share', float('nan')):.2f}",
              display=False)
-        glue(f"q2rms_{label}", f"{end['Q2']['rms']:.1f}", display=False)
+        glue(f"q2rms_{tag}", f"{end['Q2']['rms']:.1f}", display=False)
     glue("gtilde_start", f"{fixed[staged[0]]['curve'][0]['stages']['g_tilde']['candidate_share']:.2f}",
          display=False)
     glue("q2rms_start", f"{fixed[staged[0]]['curve'][0]['stages']['Q2']['rms']:.1f}", display=False)

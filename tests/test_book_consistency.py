@@ -97,3 +97,15 @@ def test_committed_notebook_holds_ci_outputs(chapter):
     errors = [o for c in notebook.cells if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"book/{chapter}.ipynb holds an error output"
+
+
+def test_chapter_07_labels_its_test_metrics_by_the_run():
+    """The committed results of chapter 07 name the model the chapter trained (its default
+    parameters: SRS, random candidates), not a variable a later cell happened to reuse."""
+    import json
+
+    from srs_lib.analysis import comparison
+
+    results = json.loads((BOOK / "07_training.results.json").read_text())["results"]
+    tested = [row["quantity"] for row in results["rows"] if " test " in row["quantity"]]
+    assert tested and all(q.startswith(comparison.label("srs") + " test ") for q in tested), tested
