@@ -143,16 +143,24 @@ def test_the_committed_diagnosis_supports_what_the_docstrings_say():
     assert new["raw_attention"] < at_chance  # the paper's raw τ: near chance
     whole = {name for name, row in features["runs"].items()
              if row["config"].get("model_options", {}).get("use_fusion_rnn", True)}
+    lowered = {name for name, row in features["runs"].items()
+               if "joint_lr_scale" in row["config"]}  # the joint stage's rate lowered
     for name in new:
-        if name.startswith("features") and name in whole:  # no lever lets the features learn
-            assert new[name] < at_chance, name
+        if name.startswith("features") and name in whole - lowered:  # no lever of the
+            assert new[name] < at_chance, name                     # first search helps
     # without the fusion RNN: at chance end to end, a little above with the encoder stopped
     assert new["features_without_fr"] < at_chance and new["features_pooled_without_fr"] < at_chance
     stopped = new["features_pooled_stopped_without_fr"]
     assert new["features_pooled_without_fr"] < stopped < new["defaults"] - 0.1
-    assert stopped == max(v for n, v in new.items() if n.startswith("features"))
+    assert stopped == max(v for n, v in new.items() if n.startswith("features")
+                          and n not in lowered)
     assert max(p["R10@1"] for p in features["runs"]["features_long"]["curve"]) < at_chance
     assert new["emoji_code_soft"] < at_chance < new["defaults"]  # a blended code: near chance
+    # the joint stage at 3e-4 for the whole budget: the features leave chance end to end,
+    # by step 900, and end above the emoji code's 600-step row
+    lr_03 = features["runs"]["features_joint_lr_0.3"]
+    assert lr_03["steps"] == 2500 and new["features_joint_lr_0.3"] > new["defaults"]
+    assert next(p["step"] for p in lr_03["curve"] if p["R10@1"] > at_chance) <= 900
 
 
 def test_the_committed_representations_support_what_chapter_07_says():

@@ -185,7 +185,9 @@ PROFILES: dict[str, TrainConfig] = {
     # A laptop CPU on the `small` corpus: a small CNN at 48×48 (its map is 6×6, the
     # paper's grid) pretrained on OpenMoji art the corpus never shows (`pretrain`: our
     # stand-in for ImageNet), passing on the code of its predicted emoji (with the CNN's
-    # own features SRS did not learn in this budget), 20 words per utterance (the corpus
+    # own features SRS did not learn in this budget at this learning rate; with the joint
+    # stage's at 3e-4, `joint_lr_scale=0.3`, it does: `diagnose` row
+    # features_joint_lr_0.3, chapter 07), 20 words per utterance (the corpus
     # averages 7.5), a larger learning rate and a shorter schedule; everything else as in
     # the paper.
     "cpu": TrainConfig(
