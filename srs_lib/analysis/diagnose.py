@@ -119,6 +119,17 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                               "profile's 2,500 steps (2,300 joint)",
                               {"sticker_code": "features", "joint_lr_scale": 0.1,
                                "joint_steps": 2300}),
+    "features_q2_norm": ("the CNN's own features, Q2 layer-normalised where the fusion "
+                         "network reads it (q2_norm), for the cpu profile's 2,500 steps "
+                         "(2,300 joint)",
+                         {"sticker_code": "features", "model_options": {"q2_norm": True},
+                          "joint_steps": 2300}),
+    "features_q2_norm_joint_lr_0.3": ("the CNN's own features, Q2 layer-normalised (q2_norm) "
+                                      "and the joint stage's learning rate 3e-4 → 3e-5, for "
+                                      "the cpu profile's 2,500 steps (2,300 joint)",
+                                      {"sticker_code": "features", "joint_lr_scale": 0.3,
+                                       "model_options": {"q2_norm": True},
+                                       "joint_steps": 2300}),
 }
 
 

@@ -52,6 +52,8 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
                             "(\"w/o FR\")", "features", WITHOUT_FR),
     "features_submult_norm": ("the CNN's O_flat, SUBMULT's output layer-normalised before the "
                               "prediction GRU", "features", {"submult_norm": True}),
+    "features_q2_norm": ("the CNN's O_flat, Q2 layer-normalised where the fusion network "
+                         "reads it", "features", {"q2_norm": True}),
     "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
                                      "SUBMULT", "label_codes_noisy", WITHOUT_FR),
 }

@@ -39,6 +39,11 @@ class FusionNetwork(keras.layers.Layer):
             default False: the paper's ḡ as it is). SUBMULT's ReLU outputs are all
             non-negative, so ḡ carries a common offset; ``diagnose --fixed_codes`` measures
             what normalising it changes (row "features_submult_norm").
+        q2_norm: layer-normalise the input Q2 before both the fusion RNN and the fusion
+            Transformer (ours; default False: the paper's Q2 as it is). Q2 is affine in
+            products of its inputs, so nothing bounds its scale: ``diagnose
+            --fixed_codes`` measures it growing eightfold while SRS stays at chance with
+            the CNN's own features (rows "features" and "features_q2_norm").
 
     Call arguments:
         inputs: Q2 `(batch, utterances, dim)`.
@@ -50,7 +55,7 @@ class FusionNetwork(keras.layers.Layer):
 
     def __init__(self, hidden=100, dropout=0.1, heads=1, use_fusion_rnn=True,
                  score_activation=None, submult="released", attention_form="transformer",
-                 submult_norm=False, **kwargs):
+                 submult_norm=False, q2_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # takes the utterance mask; see compute_mask
         self.hidden = hidden
@@ -65,6 +70,9 @@ class FusionNetwork(keras.layers.Layer):
         if submult_norm and not use_fusion_rnn:
             raise ValueError("submult_norm normalises SUBMULT's output: it needs use_fusion_rnn")
         self.submult_norm = submult_norm
+        self.q2_norm = q2_norm
+        if q2_norm:
+            self.q2_normalisation = keras.layers.LayerNormalization(name="q2_norm")
         self.fusion_transformer = AttentiveModule(heads=heads, dropout=dropout,
                                                   form=attention_form, name="fusion_transformer")
         if use_fusion_rnn:
@@ -79,6 +87,8 @@ class FusionNetwork(keras.layers.Layer):
 
     def build(self, input_shape):
         batch, utterances, dim = input_shape
+        if self.q2_norm:
+            self.q2_normalisation.build(input_shape)
         self.fusion_transformer.build(input_shape)
         if self.use_fusion_rnn:
             if dim != self.hidden:
@@ -104,6 +114,8 @@ class FusionNetwork(keras.layers.Layer):
         (eq. 15) and ``score`` (eq. 16) — what :meth:`call` returns the last of."""
         if mask is None:
             mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        if self.q2_norm:
+            inputs = self.q2_normalisation(inputs)
         out = {"g_hat": self.fusion_transformer(inputs, mask=mask, training=training)}
         if self.use_fusion_rnn:
             out["g"] = self.fusion_rnn(inputs, step_mask=mask, return_sequences=True)
@@ -136,5 +148,6 @@ class FusionNetwork(keras.layers.Layer):
             "submult": self.submult,
             "attention_form": self.attention_form,
             "submult_norm": self.submult_norm,
+            "q2_norm": self.q2_norm,
         })
         return config

@@ -54,6 +54,8 @@ class SRS(StickerRanker):
             fusion Transformer.
         submult_norm: layer-normalise SUBMULT's output (a diagnostic; see
             :class:`FusionNetwork`).
+        q2_norm: layer-normalise Q2 where the fusion network reads it (see
+            :class:`FusionNetwork`).
 
     The last four follow the released code rather than the printed equations. ``python -m
     srs_lib diagnose`` measures each printed form on the ``cpu`` profile, one changed back
@@ -76,11 +78,12 @@ class SRS(StickerRanker):
 
     options = ("use_din", "use_fusion_rnn", "heads", "blocks", "softmax_attention",
                "score_activation", "integrate_words", "submult", "attention_form",
-               "submult_norm")
+               "submult_norm", "q2_norm")
 
     def __init__(self, vocab_size, n_emoji, *, use_din=True, use_fusion_rnn=True, heads=1,
                  blocks=1, softmax_attention=True, score_activation=None, integrate_words=True,
-                 submult="released", attention_form="transformer", submult_norm=False, **kwargs):
+                 submult="released", attention_form="transformer", submult_norm=False, q2_norm=False,
+                 **kwargs):
         super().__init__(vocab_size, n_emoji, **kwargs)
         self.use_din = use_din
         self.use_fusion_rnn = use_fusion_rnn
@@ -92,6 +95,7 @@ class SRS(StickerRanker):
         self.submult = submult
         self.attention_form = attention_form
         self.submult_norm = submult_norm
+        self.q2_norm = q2_norm
         self.utterance_encoder = UtteranceEncoder(
             vocab_size, hidden=self.hidden, dropout=self.dropout, heads=heads, blocks=blocks,
             attention_form=attention_form, name="utterance_encoder",
@@ -106,7 +110,8 @@ class SRS(StickerRanker):
         self.fusion_network = FusionNetwork(
             self.hidden, dropout=self.dropout, heads=heads, use_fusion_rnn=use_fusion_rnn,
             score_activation=score_activation, submult=submult,
-            attention_form=attention_form, submult_norm=submult_norm, name="fusion_network",
+            attention_form=attention_form, submult_norm=submult_norm, q2_norm=q2_norm,
+            name="fusion_network",
         )
 
     def build(self, inputs_shape):
