@@ -233,9 +233,15 @@ if fixed:
     fixed_r1 = {name: row["validation"]["R10@1"] for name, row in fixed.items()}
     for name, value in fixed_r1.items():
         glue(f"fixed_{name.replace('@', '_at_')}", f"{value:.3f}", display=False)
-    plateau = [p["step"] for p in fixed.get("features@2500", {}).get("curve", [])
-               if p.get("R10@1", 0) > 0.15]
-    glue("fixed_features_plateau", f"{plateau[0]:,}" if plateau else "none", display=False)
+    from srs_lib.analysis.fixed_codes import leaves_chance
+
+    def glue_leaves(tag, curve):
+        step = leaves_chance(curve)
+        glue(tag, f"{step:,}" if step is not None else "none", display=False)
+
+    glue_leaves("fixed_features_plateau", fixed.get("features@2500", {}).get("curve", []))
+    glue_leaves("fixed_features_lr_3e-4_leaves",
+                fixed.get("features_lr_3e-4@1200", {}).get("curve", []))
     for name in ("features_without_fr", "features_pooled_without_fr",
                  "features_pooled_stopped_without_fr", "features_submult_norm",
                  "features_joint_lr_0.3", "features_joint_lr_0.1"):
@@ -243,9 +249,7 @@ if fixed:
         glue(f"run_{name}", f"{run['validation']['R10@1']:.3f}" if run else "(not run yet)",
              display=False)
     for name in ("features_joint_lr_0.3", "features_joint_lr_0.1"):
-        leaves = [p["step"] for p in features_record["runs"].get(name, {}).get("curve", [])
-                  if p["R10@1"] > 0.15]
-        glue(f"run_{name}_leaves", f"{leaves[0]:,}" if leaves else "none", display=False)
+        glue_leaves(f"run_{name}_leaves", features_record["runs"].get(name, {}).get("curve", []))
     for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
             glue(f"fixed_share_{name.split('@')[0]}", f"{fixed[name]['label_share']:.2f}", display=False)
@@ -346,6 +350,10 @@ if staged:
     glue("gtilde_start", f"{fixed[staged[0]]['curve'][0]['stages']['g_tilde']['candidate_share']:.2f}",
          display=False)
     glue("q2rms_start", f"{fixed[staged[0]]['curve'][0]['stages']['Q2']['rms']:.1f}", display=False)
+    final_q2 = {key: fixed[key]["curve"][-1]["stages"]["Q2"]["rms"] for key in staged}
+    learners = [final_q2[k] for k in ("emoji_code@1200", "features_without_fr@1200") if k in final_q2]
+    glue("q2rms_ratio", f"{final_q2['features@1200'] / max(learners):.1f}"
+         if learners and "features@1200" in final_q2 else "(not run yet)", display=False)
 
 # %% [markdown]
 # In numbers, at step 1,200: with the features and the fusion RNN, g̃'s between-candidate
@@ -358,16 +366,18 @@ if staged:
 # ({glue:text}`fixed_features_without_fr_at_1200`). The same features, fusion RNN included,
 # with the learning rate 3e-4 → 3e-5 instead of the profile's 1e-3 → 1e-4
 # (`features_lr_3e-4`) keep {glue:text}`gtilde_features_lr_3e-4_at_1200`, Q2 stays at
-# {glue:text}`q2rms_features_lr_3e-4_at_1200`, and the ranker leaves chance within 900
-# steps ({glue:text}`fixed_features_lr_3e-4_at_1200` at 1,200). The code from an emoji
+# {glue:text}`q2rms_features_lr_3e-4_at_1200`, and the ranker's R10@1 passes 0.15 at step
+# {glue:text}`fixed_features_lr_3e-4_leaves` ({glue:text}`fixed_features_lr_3e-4_at_1200`
+# at 1,200). The code from an emoji
 # stage five times longer (`features_emoji_1000`, the label's share of its variance
 # {glue:text}`fixed_share_features_emoji_1000` instead of {glue:text}`fixed_share_features`)
 # gives {glue:text}`fixed_features_emoji_1000_at_1200` at the profile's learning rate, its
 # Q2 grown to {glue:text}`q2rms_features_emoji_1000_at_1200` (g̃'s share
 # {glue:text}`gtilde_features_emoji_1000_at_1200`). So the plateau of the fusion-RNN path
 # is a matter of the step size, not of how clearly the code tells the emojis apart: at the
-# profile's rate, chosen for the emoji code, Q2's scale grows to about twice that of the
-# rows that learn (emoji code {glue:text}`q2rms_emoji_code_at_1200`, without the fusion
+# profile's rate, chosen for the emoji code, Q2's scale grows to
+# {glue:text}`q2rms_ratio` times that of the rows that learn (emoji code
+# {glue:text}`q2rms_emoji_code_at_1200`, without the fusion
 # RNN {glue:text}`q2rms_features_without_fr_at_1200`) and the ranker settles where the
 # prediction GRU or the score no longer tells the candidates apart, before the graded
 # features' weaker signal is found. These are single runs.

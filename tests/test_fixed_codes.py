@@ -147,3 +147,14 @@ def test_rows_that_change_the_profile(make_corpus, tmp_path, monkeypatch):
     assert lr["curve"][-1] != plain["curve"][-1]  # another learning rate, other scores
     assert plain["emoji_steps"] == 6 and lr["emoji_steps"] == 6  # the ci profile's
     assert short["emoji_steps"] == 2 and short["label_share"] != plain["label_share"]
+
+
+def test_leaves_chance_is_the_first_evaluation_above_the_level():
+    from srs_lib.analysis.fixed_codes import leaves_chance
+
+    curve = [{"step": 0, "R10@1": 0.10}, {"step": 300, "R10@1": 0.15},
+             {"step": 600, "R10@1": 0.21}, {"step": 900, "R10@1": 0.12}]
+    assert leaves_chance(curve) == 600  # strictly above 0.15; a later dip does not matter
+    assert leaves_chance(curve, level=0.05) == 0
+    assert leaves_chance(curve, level=0.3) is None
+    assert leaves_chance([]) is None

@@ -132,20 +132,37 @@ def test_submult_norm_normalises_what_the_prediction_gru_reads(tmp_path):
         FusionNetwork(hidden=8, use_fusion_rnn=False, submult_norm=True)
 
 
+@pytest.mark.parametrize("q2_norm", [False, True])
 @pytest.mark.parametrize("use_fusion_rnn", [True, False])
-def test_stages_are_the_intermediates_of_call(use_fusion_rnn):
-    """stages() is the computation of call(), step by step: its score is call's output,
-    its ḡ is SUBMULT of its ĝ and g, its g̃ the prediction GRU over what it reads."""
+def test_stages_are_the_intermediates_of_call(use_fusion_rnn, q2_norm):
+    """stages() is the computation of call(), step by step, each stage recomposed here from
+    the sublayers: ĝ the fusion Transformer over Q2 (layer-normalised first with q2_norm),
+    g the fusion RNN, ḡ SUBMULT of the two, g̃ the prediction GRU, the score its read-out;
+    call() returns that score."""
     q2, mask = _sequences()
-    network = FusionNetwork(hidden=8, use_fusion_rnn=use_fusion_rnn)
+    network = FusionNetwork(hidden=8, use_fusion_rnn=use_fusion_rnn, q2_norm=q2_norm)
     scores = _numpy(network(q2, mask=mask))
     stages = network.stages(q2, mask=mask)
     expected = {"g_hat", "g_tilde", "score"} | ({"g", "g_bar"} if use_fusion_rnn else set())
     assert set(stages) == expected
-    np.testing.assert_allclose(_numpy(stages["score"]), scores, rtol=1e-6)
+    read = network.q2_normalisation(q2) if q2_norm else q2
+    g_hat = network.fusion_transformer(read, mask=mask)
+    np.testing.assert_allclose(_numpy(stages["g_hat"]), _numpy(g_hat), rtol=1e-6)
     if use_fusion_rnn:
-        np.testing.assert_allclose(_numpy(network.combine(stages["g_hat"], stages["g"])),
-                                   _numpy(stages["g_bar"]), rtol=1e-6)
-    read = stages["g_bar"] if use_fusion_rnn else stages["g_hat"]
-    np.testing.assert_allclose(_numpy(network.prediction_rnn(read, step_mask=mask)),
-                               _numpy(stages["g_tilde"]), rtol=1e-6)
+        g = network.fusion_rnn(read, step_mask=mask, return_sequences=True)
+        np.testing.assert_allclose(_numpy(stages["g"]), _numpy(g), rtol=1e-6)
+        difference = g_hat - g
+        g_bar = network.submult_dense(ops.concatenate([difference, g_hat * g], axis=-1))
+        np.testing.assert_allclose(_numpy(stages["g_bar"]), _numpy(g_bar), rtol=1e-6)
+    g_tilde = network.prediction_rnn(g_bar if use_fusion_rnn else g_hat, step_mask=mask)
+    np.testing.assert_allclose(_numpy(stages["g_tilde"]), _numpy(g_tilde), rtol=1e-6)
+    score = _numpy(network.score(g_tilde))[:, 0]
+    np.testing.assert_allclose(_numpy(stages["score"]), score, rtol=1e-6)
+    np.testing.assert_allclose(scores, score, rtol=1e-6)
+    if q2_norm:  # the normalisation is applied: without it the scores differ
+        raw = network.prediction_rnn(
+            network.combine(network.fusion_transformer(q2, mask=mask),
+                            network.fusion_rnn(q2, step_mask=mask, return_sequences=True))
+            if use_fusion_rnn else network.fusion_transformer(q2, mask=mask), step_mask=mask)
+        assert not np.allclose(_numpy(network.score(raw))[:, 0], score, rtol=1e-3)
+        assert FusionNetwork.from_config(network.get_config()).q2_norm is True

@@ -56,6 +56,10 @@ FIXED_CODES: dict[str, tuple[str, str, dict]] = {
                          "reads it", "features", {"q2_norm": True}),
     "label_codes_noisy_without_fr": ("the noisy label codes, SRS without the fusion RNN and "
                                      "SUBMULT", "label_codes_noisy", WITHOUT_FR),
+    "features_lr_3e-4": ("the CNN's O_flat, the learning rate 3e-4 → 3e-5 instead of the "
+                         "profile's 1e-3 → 1e-4", "features", {}),
+    "features_emoji_1000": ("the CNN's O_flat after an emoji stage of 1,000 steps instead of "
+                            "200", "features", {}),
 }
 #: Rows that also change the profile (``TrainConfig`` fields) in the training against their
 #: code; a changed ``emoji_steps`` also makes the code with an emoji stage of that length.
@@ -63,15 +67,15 @@ PROFILE_CHANGES: dict[str, dict] = {
     "features_lr_3e-4": {"learning_rate": 3e-4, "end_learning_rate": 3e-5},
     "features_emoji_1000": {"emoji_steps": 1000},
 }
-FIXED_CODES.update({
-    "features_lr_3e-4": ("the CNN's O_flat, the learning rate 3e-4 → 3e-5 instead of the "
-                         "profile's 1e-3 → 1e-4", "features", {}),
-    "features_emoji_1000": ("the CNN's O_flat after an emoji stage of 1,000 steps instead of "
-                            "200", "features", {}),
-})
 #: The joint steps of a row whose key is the code's name alone; a row of another length is
 #: keyed ``NAME@STEPS`` (:func:`row_key`), so a longer run sits beside the short one.
 DEFAULT_STEPS = 600
+
+
+def leaves_chance(curve, level: float = 0.15):
+    """The first step of a validation ``curve`` (points with "step" and "R10@1") whose
+    R10@1 exceeds ``level`` (chance is about 0.1), or None if none does."""
+    return next((point["step"] for point in curve if point["R10@1"] > level), None)
 
 
 def row_key(name: str, steps: int) -> str:
@@ -363,31 +367,26 @@ def fixed_code_rows(base_path, names=None, *, profile: str = "cpu", steps: int =
     # One library per emoji-stage length: the features' emoji stage always runs (every
     # code but the emoji code derives from it, and the noisy codes' noise from its label
     # share); the emoji code's only when a row of that length asks for it.
-    libraries = {}
+    def emoji_steps_of(name):
+        return PROFILE_CHANGES.get(name, {}).get("emoji_steps")
 
-    def library_for(name):
-        emoji_steps = PROFILE_CHANGES.get(name, {}).get("emoji_steps")
-        if emoji_steps not in libraries:
-            changes = {} if emoji_steps is None else {"emoji_steps": emoji_steps}
-            wanted = [n for n in todo
-                      if PROFILE_CHANGES.get(n, {}).get("emoji_steps") == emoji_steps]
-            stages = {code: emoji_stage_library(base_path, profile, code=code,
-                                                cache_dir=cache_dir, verbose=verbose,
-                                                changes=changes)
-                      for code in ("emoji", "features")
-                      if code == "features"
-                      or any(FIXED_CODES[n][1] == "emoji_code" for n in wanted)}
-            library = {"features": stages["features"]["vectors"],
-                       "labels": np.asarray(stages["features"]["emojis"]),
-                       "emoji_steps": stages["features"]["emoji_steps"]}
-            if "emoji" in stages:
-                library["emoji_code"] = stages["emoji"]["vectors"]
-            libraries[emoji_steps] = library
-        return libraries[emoji_steps]
+    libraries = {}
+    for emoji_steps in dict.fromkeys(map(emoji_steps_of, todo)):
+        wanted = [n for n in todo if emoji_steps_of(n) == emoji_steps]
+        codes = ["features"] + ["emoji"] * any(FIXED_CODES[n][1] == "emoji_code" for n in wanted)
+        changes = {} if emoji_steps is None else {"emoji_steps": emoji_steps}
+        stages = {code: emoji_stage_library(base_path, profile, code=code, cache_dir=cache_dir,
+                                            verbose=verbose, changes=changes)
+                  for code in codes}
+        libraries[emoji_steps] = {"features": stages["features"]["vectors"],
+                                  "labels": np.asarray(stages["features"]["emojis"]),
+                                  "emoji_steps": stages["features"]["emoji_steps"],
+                                  **({"emoji_code": stages["emoji"]["vectors"]}
+                                     if "emoji" in stages else {})}
 
     for i, name in enumerate(todo, 1):
         what, code_name, options = FIXED_CODES[name]
-        library = library_for(name)
+        library = libraries[emoji_steps_of(name)]
         code = derive_code(code_name, library)
         share = label_share(code, library["labels"])
         if verbose:
