@@ -52,10 +52,9 @@ profiles = ["paper", "cpu", "ci"]  # shown in this order, the most important fir
 # > with seeded random numbers, and **context-blind** is the sticker encoder alone, which
 # > cannot read the dialog. Beside each of our values, ▲/▼ give the paired t-test over the
 # > test contexts against MRFN and against SRS ($\alpha = 0.01$; "ref" on the reference's
-# > own row). Where a profile trains SRS with the emoji code of its sticker encoder instead
-# > of the paper's features (`cpu`, `ci`; see chapter 07), Table 4 has one more row of
-# > ours, **SRS, the paper's sticker features**, the same run with the paper's $O$ and
-# > $O_{flat}$; every model of a grid has the same sticker side.
+# > own row). Every model of a grid has the same sticker side: the profile's pretrained
+# > backbone, its map $O$ as $p \times p$ units (response tokens for the response
+# > selection models, frames for PSAC) and its pooled $O_{flat}$.
 
 # %%
 from pathlib import Path
@@ -71,6 +70,7 @@ from srs_lib.analysis import comparison, protocol
 from srs_lib.analysis.metrics import binomial_half_width
 from srs_lib.experiments import report
 from srs_lib.provenance import corpus_description
+from srs_lib.training.config import profile_config
 
 grids = comparison.load_profiles(profiles, Path(results_dir))
 for name in profiles:
@@ -198,14 +198,17 @@ for name, pairs in checks.items():
 # > book's own configuration) or, for the paper's numbers, the `paper` grid on StickerChat.
 #
 # > **What the `cpu` grid is.** Every entry is chapter 07 on the embedded `small` corpus
-# > for one epoch (1,250 steps, the first 200 the emoji stage), and every model has the
-# > `cpu` profile's sticker side: a small CNN passing on the code of the emoji it predicts.
+# > for one epoch (1,250 steps, the first 200 the emoji stage). **The committed `cpu` grid
+# > predates the profile's present sticker side** (the note under this paragraph reads it
+# > from the entries' configurations): it was run when the `cpu` profile passed on a
+# > code of the emoji each sticker looks like (`sticker_code="emoji"`, now only a
+# > diagnostic, chapter 07) instead of the small CNN's own $O$ and $O_{flat}$, and it is
+# > to be re-run with the present defaults. What follows describes that run: every model
+# > had that sticker side, a small CNN passing on the code of the emoji it predicts.
 # > Each model therefore sees a sticker only as the emoji it looks like, and the grid
 # > compares how the models read the dialog and match it to that emoji. That suits our
 # > corpus, whose dialogs are written around the emoji of their answer (chapter 01); on
-# > StickerChat a sticker's looks beyond its emoji matter, which this grid cannot test. The
-# > row "SRS, the paper's sticker features" is SRS with the same budget and the paper's
-# > $O$ and $O_{flat}$ from the same small CNN.
+# > StickerChat a sticker's looks beyond its emoji matter, which this grid cannot test.
 # >
 # > Two ablations mean something else here than in the paper. A sticker is one unit, so
 # > "w/o DIN" removes only the word-side attention of the deep interaction network, there
@@ -217,6 +220,14 @@ for name, pairs in checks.items():
 
 # %%
 if "cpu" in grids:
+    codes = {}
+    for name, result in grids["cpu"].items():
+        code = result.metrics.get("config", {}).get("sticker_code")
+        if code:
+            codes.setdefault(code, []).append(name)
+    display(Markdown("Sticker code of the committed `cpu` entries: " + "; ".join(
+        f"`{code}` ({len(names)} entries)" for code, names in sorted(codes.items()))
+        + f"; the `cpu` profile now: `{profile_config('cpu').sticker_code}`."))
     ranked = sorted(comparison.under_protocol(grids["cpu"]).values(),
                     key=lambda r: -r.metrics["test"]["R10@1"])
     display(Markdown("; ".join(f"{r.entry.label} {r.metrics['test']['R10@1']:.3f}"

@@ -19,6 +19,21 @@ def test_the_paper_profile_is_section_6_4_and_the_released_flags():
     assert paper.backbone_weights == "imagenet" and paper.sticker_code == "features"
 
 
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_profile_gives_srs_the_papers_sticker_map_and_a_normalised_q2(profile):
+    """The paper's sticker representation in every profile: O the backbone's map of p × p
+    units with p >= 3 at the profile's image size (never the emoji code's single unit),
+    and SRS's Q2 layer-normalised (its default, which no profile turns off)."""
+    from srs_lib.models.srs import SRS
+
+    config = PROFILES[profile]
+    assert config.sticker_code == "features" and "q2_norm" not in config.model_options
+    model = SRS(50, 6, hidden=8, backbone=config.backbone, image_size=config.image_size,
+                backbone_weights=None, pretrained=False, sticker_code=config.sticker_code)
+    assert model.sticker_encoder.grid_size >= 3 and model.q2_norm is True
+    assert model.fusion_network.q2_norm is True
+
+
 def test_every_profile_has_a_corpus_entry_and_the_embedded_ones_a_preset():
     from srs_lib.synth.presets import PRESETS
 

@@ -73,7 +73,7 @@ def test_random_entry_end_to_end(make_corpus, tmp_path):
 
 
 @pytest.mark.parametrize("profile,entry,expected", [
-    ("cpu", "srs_features", {"epochs": 1, "sticker_code": "features"}),
+    ("cpu", "srs_first9", {"epochs": 1, "model": "srs", "candidate_protocol": "first9"}),
     ("cpu", "srs_wo_din", {"epochs": 1, "ablation": ["din"]}),
     ("ci", "srs", {"ablation": [], "candidate_protocol": "random"}),
     ("ci", "context_blind_first9", {"model": "context_blind", "candidate_protocol": "first9"}),

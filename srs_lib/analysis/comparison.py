@@ -55,8 +55,6 @@ GRID: tuple[Entry, ...] = (
     Entry("srs_wo_classify", "SRS w/o Classify", "table4", "srs", ("classify",)),
     Entry("srs_wo_din", "SRS w/o DIN", "table4", "srs", ("din",)),
     Entry("srs_wo_fr", "SRS w/o FR", "table4", "srs", ("fr",)),
-    Entry("srs_features", "SRS, the paper's sticker features", "variant", "srs",
-          parameters=(("sticker_code", "features"),)),
     # a modern baseline the paper lacks: the retriever of the two-stage recommender
     # (srs_lib.models.dual_encoder, chapter 09), trained with an in-batch contrastive loss
     Entry("dual_encoder", "dual encoder (ours, not in the paper)", "variant", "dual_encoder"),
@@ -87,8 +85,7 @@ def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]
 
     "w/o pretrain" is left out where a profile's backbone starts from random weights anyway
     (none does: ``paper`` starts from ImageNet, ``cpu`` and ``ci`` from the OpenMoji
-    pretraining), and "SRS, the paper's sticker features" where the profile uses them
-    anyway: there each would be the SRS run again.
+    pretraining): there it would be the SRS run again.
     """
     unknown = set(names or ()) - set(ENTRIES)
     if unknown:
@@ -99,9 +96,6 @@ def grid_entries(profile: str, names=None) -> tuple[list[Entry], dict[str, str]]
     if not profile_config(profile).pretrained:
         left_out["srs_wo_pretrain"] = (f"the {profile} profile's backbone is not pretrained: "
                                        "SRS itself is already 'w/o pretrain'")
-    if profile_config(profile).sticker_code == "features":
-        left_out["srs_features"] = (f"the {profile} profile's sticker encoder passes on the "
-                                    "paper's features: SRS itself is that run")
     return [e for e in chosen if e.name not in left_out], left_out
 
 

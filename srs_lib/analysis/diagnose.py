@@ -3,7 +3,9 @@
     python -m srs_lib diagnose --base_path data/small [--runs NAME ...] [--joint_steps 600]
                                [--json results/diagnostics/cpu.json]
 
-Each run is SRS on a profile (``cpu`` by default) with one change from :data:`VARIANTS`:
+Each run is SRS on a profile (``cpu`` by default) as the diagnosis began with it
+(:data:`~srs_lib.analysis.fixed_codes.DIAGNOSIS_BASE`: the emoji code) with one change
+from :data:`VARIANTS`:
 the printed forms of the equations where SRS follows the released code, one Adam shared by
 both training stages, the small CNN's own sticker features. A run trains the emoji stage
 and then ``joint_steps`` joint steps, and is evaluated once on ``eval_limit`` validation
@@ -37,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srs_lib.analysis.fixed_codes import emoji_stage_library, label_means
+from srs_lib.analysis.fixed_codes import diagnosis_config, emoji_stage_library, label_means
 from srs_lib.files import write_json_atomically
 from srs_lib.provenance import corpus_description, current_commit, machine_description
-from srs_lib.training.config import PROFILES, profile_config
+from srs_lib.training.config import PROFILES
 from srs_lib.training.trainer import Trainer
 
 #: Validation every this many steps of a run (its last step always), for the run's curve.
@@ -48,7 +50,7 @@ EVAL_EVERY = 300
 #: name: (what the run changes, the training-configuration changes; "joint_steps" changes
 #: the run's length).
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "defaults": ("the profile as it is", {}),
+    "defaults": ("the profile as the diagnosis began with it (the emoji code)", {}),
     "sigmoid_score": ('score_activation="sigmoid" (eq. 17 as printed)',
                       {"model_options": {"score_activation": "sigmoid"}}),
     "words_not_integrated": ("integrate_words=False (Q2 = FC([Q1; l]) as printed)",
@@ -139,7 +141,7 @@ def run_variant(name: str, base_path, profile: str = "cpu", *, joint_steps: int 
     what, changes = VARIANTS[name]
     training = {k: v for k, v in changes.items() if k != "joint_steps"}
     joint_steps = changes.get("joint_steps", joint_steps)
-    config = profile_config(profile, **training)
+    config = diagnosis_config(profile, **training)
     steps = (config.emoji_steps if config.classify else 0) + joint_steps
     config = config.replace(steps=steps, auto_test_step=min(EVAL_EVERY, steps),
                             eval_limit=eval_limit)
@@ -367,14 +369,15 @@ def representation_frame(record: dict):
 
 def diagnosis_frame(record: dict):
     """The record as a table: one row per run, in :data:`VARIANTS` order, then any runs
-    that an earlier version of this command named otherwise."""
+    that an earlier version of this command named otherwise. What a run changes is told
+    as :data:`VARIANTS` tells it today (the record's own words otherwise)."""
     import pandas as pd
 
     names = [n for n in VARIANTS if n in record["runs"]]
     rows = [record["runs"][n] for n in names + sorted(set(record["runs"]) - set(names))]
     return pd.DataFrame({
         "run": [r["run"] for r in rows],
-        "what changes": [r["changes"] for r in rows],
+        "what changes": [VARIANTS.get(r["run"], (r["changes"],))[0] for r in rows],
         "joint steps": [r["joint_steps"] for r in rows],
         "validation contexts": [r["validation"]["contexts"] for r in rows],
         "validation R10@1": [round(r["validation"]["R10@1"], 3) for r in rows],

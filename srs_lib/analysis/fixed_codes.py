@@ -33,6 +33,21 @@ from keras import ops
 from srs_lib.training.config import data_config, profile_config
 from srs_lib.training.trainer import Trainer
 
+#: The profile as every diagnosis run was made against, before issue 16 changed the
+#: defaults (the CNN's own features, Q2 layer-normalised, the joint stage at 0.3 of the
+#: rate): the emoji code, Q2 as it is, the joint stage at the profile's rate. A row's
+#: changes are relative to this, so that re-running a row reproduces its record.
+DIAGNOSIS_BASE = {"sticker_code": "emoji", "joint_lr_scale": 1.0,
+                  "model_options": {"q2_norm": False}}
+
+
+def diagnosis_config(profile: str, **changes):
+    """The ``profile``'s configuration with :data:`DIAGNOSIS_BASE` and then ``changes``
+    applied (``model_options`` merged)."""
+    options = {**DIAGNOSIS_BASE["model_options"], **changes.get("model_options", {})}
+    return profile_config(profile, **{**DIAGNOSIS_BASE, **changes, "model_options": options})
+
+
 #: name: (what the fixed code is, the code it derives, SRS's model options); see the module
 #: docstring.
 WITHOUT_FR = {"use_fusion_rnn": False}
@@ -104,8 +119,8 @@ def emoji_stage_library(base_path, profile: str = "cpu", *, code: str = "feature
     (-1 outside the vocabulary), "held_out" the rows held out from the stage, "keys" the
     cache's ``(set id, sticker id)`` and "emojis" its labels, in cache order; and
     "emoji_steps". ``changes`` change the profile (``TrainConfig`` fields)."""
-    config = profile_config(profile, sticker_code=code, emoji_held_out=emoji_held_out,
-                            **(changes or {}))
+    config = diagnosis_config(profile, **{**(changes or {}), "sticker_code": code,
+                                          "emoji_held_out": emoji_held_out})
     config = config.replace(steps=config.emoji_steps, auto_test_step=config.emoji_steps,
                             eval_limit=100)
     with tempfile.TemporaryDirectory() as logs:
@@ -267,8 +282,8 @@ def train_on_code(code: np.ndarray, base_path, profile: str = "cpu", *, steps: i
     from srs_lib.training.losses import hinge_loss
     from srs_lib.training.pipeline import RankingBatches, emoji_labels, encode_split
 
-    config = profile_config(profile, sticker_code="pooled", seed=seed, **(changes or {}))
-    config = config.replace(model_options={**config.model_options, **(model_options or {})})
+    config = diagnosis_config(profile, **{**(changes or {}), "sticker_code": "pooled",
+                                          "seed": seed, "model_options": model_options or {}})
     corpus = Corpus(base_path, vocab_size=config.vocab_size,
                     emoji_vocab_size=config.emoji_vocab_size)
     cache = corpus.sticker_cache(cache_dir, progress=False)

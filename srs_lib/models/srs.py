@@ -82,7 +82,7 @@ class SRS(StickerRanker):
 
     def __init__(self, vocab_size, n_emoji, *, use_din=True, use_fusion_rnn=True, heads=1,
                  blocks=1, softmax_attention=True, score_activation=None, integrate_words=True,
-                 submult="released", attention_form="transformer", submult_norm=False, q2_norm=False,
+                 submult="released", attention_form="transformer", submult_norm=False, q2_norm=True,
                  **kwargs):
         super().__init__(vocab_size, n_emoji, **kwargs)
         self.use_din = use_din

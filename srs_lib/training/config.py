@@ -182,23 +182,21 @@ PROFILES: dict[str, TrainConfig] = {
     # Section 6.4 and the released code: Inception-v3 at 128×128, hidden 100, 15 utterances
     # × 30 words, batch 32, Adam 1e-4 → 1e-5 over 5 epochs, 1,000 emoji warm-up steps.
     "paper": TrainConfig(),
-    # A laptop CPU on the `small` corpus: a small CNN at 48×48 (its map is 6×6, the
+    # A laptop CPU on the `small` corpus: a small CNN at 48×48 (its map O is 6×6, the
     # paper's grid) pretrained on OpenMoji art the corpus never shows (`pretrain`: our
-    # stand-in for ImageNet), passing on the code of its predicted emoji (with the CNN's
-    # own features SRS did not learn in this budget at this learning rate; with the joint
-    # stage's at 3e-4, `joint_lr_scale=0.3`, it does: `diagnose` row
-    # features_joint_lr_0.3, chapter 07), 20 words per utterance (the corpus
-    # averages 7.5), a larger learning rate and a shorter schedule; everything else as in
-    # the paper.
+    # stand-in for ImageNet), its own O and O_flat as in the paper, 20 words per utterance
+    # (the corpus averages 7.5), a larger learning rate and a shorter schedule; everything
+    # else as in the paper. SRS itself layer-normalises Q2 where the fusion network reads
+    # it (`q2_norm`, chapter 07: without it these features stay at chance at this rate).
     "cpu": TrainConfig(
-        backbone="small_cnn", image_size=48, sticker_code="emoji", max_words=20,
+        backbone="small_cnn", image_size=48, max_words=20,
         backbone_weights="openmoji", pretrained=True,
         learning_rate=1e-3, end_learning_rate=1e-4, decay_epochs=2.0, epochs=2.0,
         emoji_steps=200, auto_test_step=300, eval_limit=1000, log_step=50,
     ),
     # Seconds on the `tiny` corpus: the whole loop, not a useful model.
     "ci": TrainConfig(
-        backbone="small_cnn", image_size=32, sticker_code="emoji", backbone_weights="openmoji",
+        backbone="small_cnn", image_size=32, backbone_weights="openmoji",
         pretrained=True,
         hidden=16, max_utterances=8, max_words=12, batch_size=8, learning_rate=1e-3,
         end_learning_rate=1e-4, decay_epochs=1.0, steps=24, emoji_steps=6,
