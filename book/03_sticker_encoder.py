@@ -135,12 +135,13 @@ for name in BACKBONES:
 # ```
 
 # %% [markdown]
-# > **Ours.** The branch for `code="emoji"` is not the paper's. The `cpu` profile trains
-# > with it: $O_{flat}$ becomes a fixed random code of the emoji that the head predicts
-# > (its posterior weighting one code per emoji, with no gradient back into the backbone),
-# > and $O$ is that code as a single unit ($p = 1$). With the small CNN's own features SRS did not learn the embedded
-# > corpus within the `cpu` budget; chapter 07 says more. This chapter, like 04–06, shows
-# > the paper's features.
+# > **Ours.** The branches for `code="emoji"` and `code="pooled"` are not the paper's,
+# > and no profile uses them: they are diagnostics (chapter 07). With `"emoji"`,
+# > $O_{flat}$ becomes a fixed random code of the emoji that the head predicts (its
+# > posterior weighting one code per emoji, with no gradient back into the backbone),
+# > and $O$ is that code as a single unit ($p = 1$); the `cpu` profile trained with it
+# > until the diagnosis of chapter 07 found what kept the small CNN's own features at
+# > chance. Every profile, like this chapter, now passes on the paper's $O$ and $O_{flat}$.
 
 # %% [markdown]
 # ## A backbone pretrained on other art

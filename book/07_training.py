@@ -63,15 +63,18 @@ fresh = True  # start over instead of resuming an earlier run of the same name
 # >   every weight outside the sticker encoder, so the bias correction made their first
 # >   joint updates up to about three times the learning rate. The rows `defaults` and
 # >   `shared_adam` of the table below measure what that costs.
-# > - *The sticker encoder passes on a code of its predicted emoji* (`sticker_code =
-# >   "emoji"`, see `StickerEncoder`): the emoji head's posterior weights a fixed random
-# >   code per emoji, which becomes $O_{flat}$ and the single unit of $O$. With the small CNN's
-# >   own features ($O$ and $O_{flat}$ as in the paper) the whole SRS stayed at chance in
-# >   every `cpu`-budget run we made, whatever we changed (the rows `features…` of the first
-# >   table below, and chapter 08's grid). This is a stand-in, not the paper's model: it
-# >   leaves $O$ one unit, so the sticker-wise attention of equation 9 has nothing to
-# >   choose among, and why the paper's features do not train here is still open (below).
-# >   The `paper` profile keeps the paper's features.
+# > - *SRS layer-normalises Q2 where the fusion network reads it* (`q2_norm`, on by
+# >   default in every profile; `model_options={"q2_norm": false}` gives the paper's
+# >   Q2). With the small CNN's own features ($O$ its 6×6 map, $O_{flat}$ its pooled
+# >   vector, as in the paper) and Q2 as printed, the whole SRS stayed at chance in every
+# >   `cpu`-budget run at the profile's rate (the rows `features…` of the first table
+# >   below): Q2, affine in products of its inputs, grows several-fold and the prediction
+# >   GRU stops telling the candidates apart (the fixed-code section below). Normalised,
+# >   the same features learn end to end (row `features_q2_norm`, the end of this
+# >   section). Until then the profile passed on a code of each sticker's predicted emoji
+# >   instead (`sticker_code="emoji"`, now a diagnostic: the row `defaults`), which left
+# >   $O$ one unit, so that the sticker-wise attention of equation 9 had nothing to choose
+# >   among.
 # >
 # > The options of each profile are printed below.
 
@@ -111,7 +114,8 @@ print(json.dumps({k: v for k, v in config.to_dict().items()
 
 # %% [markdown]
 # What these choices are worth was measured with `python -m srs_lib diagnose`: SRS on the
-# `cpu` profile with one change per row, the emoji stage and then 600 joint steps (unless
+# `cpu` profile as the diagnosis began with it (the emoji code, Q2 as printed:
+# `fixed_codes.DIAGNOSIS_BASE`, so that a row re-runs as recorded) with one change per row, the emoji stage and then 600 joint steps (unless
 # the row says otherwise), all rows seeded alike and validated on the same 600 contexts
 # (chance R10@1 is about 0.1). Two records, each from one corpus, are read below:
 # `results/diagnostics/sticker_features.json`, the runs on today's corpus that ask why the
@@ -169,10 +173,12 @@ if "representations" in features_record:
         glue(f"expression_{code}_{output}_shuffled", f"{found['shuffled']:.2f}", display=False)
     runs = features_record["runs"]
     full_srs = lambda r: r["config"].get("model_options", {}).get("use_fusion_rnn", True)
-    # the runs of the first search; those with the joint stage's rate lowered come later
+    # the runs of the first search; those with the joint stage's rate lowered or Q2
+    # normalised come later
     feature_runs = {n: r["validation"]["R10@1"] for n, r in runs.items()
                     if n.startswith("features") and full_srs(r)
-                    and "joint_lr_scale" not in r["config"]}
+                    and "joint_lr_scale" not in r["config"]
+                    and "q2_norm" not in r["config"].get("model_options", {})}
     glue("features_runs", len(feature_runs), display=False)
     glue("features_best", f"{max(feature_runs.values()):.3f}", display=False)
     glue("defaults_r1", f"{runs['defaults']['validation']['R10@1']:.3f}", display=False)
@@ -204,8 +210,8 @@ if "representations" in features_record:
 # else in the picture. The run `emoji_code_soft` isolates that: the same emoji code with
 # its posterior at temperature 4, so that each sticker blends the codes of several emojis,
 # stays near chance too ({glue:text}`emoji_code_soft_r1`). At this budget SRS learns from a
-# categorical sticker code and not from graded ones; what would let the paper's features
-# train here is the open question (issue 16). No representation follows the accents,
+# categorical sticker code and not from graded ones, as long as Q2 is left unbounded (the
+# end of this section). No representation follows the accents,
 # which the dialogs also cue. Separately, the paper's raw $\tau$ (row
 # `raw_attention`, with the emoji code) keeps SRS near chance too
 # ({glue:text}`raw_attention_r1`), which is why $\tau$ is softmax-normalised (chapter 05).
@@ -244,11 +250,13 @@ if fixed:
                 fixed.get("features_lr_3e-4@1200", {}).get("curve", []))
     for name in ("features_without_fr", "features_pooled_without_fr",
                  "features_pooled_stopped_without_fr", "features_submult_norm",
-                 "features_joint_lr_0.3", "features_joint_lr_0.1"):
+                 "features_joint_lr_0.3", "features_joint_lr_0.1", "features_q2_norm",
+                 "features_q2_norm_joint_lr_0.3"):
         run = features_record["runs"].get(name)
         glue(f"run_{name}", f"{run['validation']['R10@1']:.3f}" if run else "(not run yet)",
              display=False)
-    for name in ("features_joint_lr_0.3", "features_joint_lr_0.1"):
+    for name in ("features_joint_lr_0.3", "features_joint_lr_0.1", "features_q2_norm",
+                 "features_q2_norm_joint_lr_0.3"):
         glue_leaves(f"run_{name}_leaves", features_record["runs"].get(name, {}).get("curve", []))
     for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
@@ -318,7 +326,7 @@ else:
 from srs_lib.analysis.fixed_codes import stage_share_frame
 
 staged = ["features@1200", "emoji_code@1200", "features_without_fr@1200",
-          "features_lr_3e-4@1200", "features_emoji_1000@1200"]
+          "features_lr_3e-4@1200", "features_emoji_1000@1200", "features_q2_norm@1200"]
 staged = [key for key in staged if key in fixed]
 if staged:
     fig, (ax_share, ax_q2, ax_r1) = plt.subplots(1, 3, figsize=(14, 3.6))
@@ -389,6 +397,26 @@ if staged:
 # {glue:text}`run_features_joint_lr_0.3_leaves`); with the joint stage at the paper's rate,
 # 1e-4 → 1e-5 (`features_joint_lr_0.1`), {glue:text}`run_features_joint_lr_0.1` (step
 # {glue:text}`run_features_joint_lr_0.1_leaves`).
+#
+# ### The fix: Q2 normalised
+#
+# Q2 is affine in products of the sticker's and the words' states, so nothing bounds its
+# scale, and the fusion RNN and the fusion Transformer read it as it is. Layer-normalising
+# it where the fusion network reads it (`q2_norm`) leaves the fusion RNN, SUBMULT and the
+# profile's learning rate as they are. Against the fixed $O_{flat}$ (`features_q2_norm`,
+# 1,200 steps) the ranker then leaves chance at the profile's rate: R10@1
+# {glue:text}`fixed_features_q2_norm_at_1200` against {glue:text}`fixed_features_at_1200`
+# without it, g̃'s between-candidate share {glue:text}`gtilde_features_q2_norm_at_1200`
+# (against {glue:text}`gtilde_features_at_1200`), Q2 before the norm still at
+# {glue:text}`q2rms_features_q2_norm_at_1200`. End to end, the CNN's own 6×6 map $O$ and
+# $O_{flat}$, the fusion RNN included, the joint stage at the profile's rate, for the
+# profile's 2,500 steps (row `features_q2_norm`): validation R10@1
+# {glue:text}`run_features_q2_norm` (above 0.15 from step
+# {glue:text}`run_features_q2_norm_leaves`); with the joint stage at 0.3 of the rate as well
+# (`features_q2_norm_joint_lr_0.3`), {glue:text}`run_features_q2_norm_joint_lr_0.3` (from
+# step {glue:text}`run_features_q2_norm_joint_lr_0.3_leaves`). So the profile keeps its
+# rate and SRS normalises Q2: one change, at the stage where the features' differences
+# were lost. These are single runs; the training below is the profile as it now is.
 
 # %% [markdown]
 # ## Training

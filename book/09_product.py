@@ -237,8 +237,12 @@ else:
 # and {glue:text}`cpu_ten_dual:.3f` (the dual encoder) among 10 candidates of the set.
 # Re-ranking does not lift the library-level numbers here.
 #
-# > **Ours: why the library is so much harder for these models.** Under the emoji sticker
-# > code (chapter 07), a sticker reaches both models only as the code of the emoji its
+# > **Ours: why the library is so much harder for these models.** The committed `cpu`
+# > models were trained when the `cpu` profile passed on the emoji sticker code instead of
+# > the small CNN's own features (chapter 07; `results/product/cpu_library.json` records
+# > the commit and date of the measurement), and are to be re-measured with the profile as
+# > it now is.
+# > Under that code a sticker reaches both models only as the code of the emoji its
 # > encoder predicts, so every sticker predicted to carry the same emoji has the same
 # > vector for the retriever and the same encodings for SRS, in whichever set it is. Within
 # > a set that leaves a few stickers per emoji; across the `small` library, whose
@@ -248,9 +252,8 @@ else:
 # > the answer. SRS was trained only to tell a set's stickers apart; the dual encoder's
 # > in-batch negatives include other sets' stickers, but the emoji code cannot separate two
 # > sets' stickers of one emoji. A library-level recommender
-# > needs a sticker side that tells stickers apart by more than their emoji (the paper's
-# > features, `sticker_code="features"`), which on a CPU budget SRS has not learnt (chapter
-# > 07).
+# > needs a sticker side that tells stickers apart by more than their emoji: the paper's
+# > features, which every profile now passes on (`sticker_code="features"`).
 
 # %% [markdown]
 # ## Latency per request
@@ -334,11 +337,9 @@ plt.show()
 
 # %% [markdown]
 # The dialog had {glue:text}`example_unknown` word(s) outside the vocabulary. The sticker
-# maps are {glue:text}`example_grid`×{glue:text}`example_grid`: under the emoji sticker
-# code of the `ci` and `cpu` profiles a sticker is one unit for SRS, so $\tau^s$ is 1 on
-# the whole sticker and says nothing about where SRS looks; with the paper's features
-# (`sticker_code="features"`, the `paper` profile) the map has the backbone's $p \times p$
-# cells, as in chapter 05. The word attention is the informative one here.
+# maps are {glue:text}`example_grid`×{glue:text}`example_grid`, the backbone's
+# $p \times p$ cells, as in chapter 05: $\tau^s$ shows where on each sticker SRS looks
+# (a model trained for a few dozen `ci` steps has barely begun to choose).
 
 # %%
 report.record("09_product", {

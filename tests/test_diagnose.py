@@ -11,12 +11,18 @@ from srs_lib.cli import main
 
 
 def test_each_variant_is_a_valid_configuration_change():
+    """Every variant changes the diagnosis's base (the profile as the diagnosis began with
+    it: the emoji code, Q2 as printed), model options merged into the base's."""
+    from srs_lib.analysis.fixed_codes import diagnosis_config
     from srs_lib.training.config import profile_config
 
-    base = profile_config("cpu")
+    base = diagnosis_config("cpu")
+    assert base == profile_config("cpu", sticker_code="emoji", model_options={"q2_norm": False})
     for what, changes in diagnose.VARIANTS.values():
         training = {k: v for k, v in changes.items() if k != "joint_steps"}
-        assert what and (profile_config("cpu", **training) != base) == bool(training)
+        config = diagnosis_config("cpu", **training)
+        assert what and (config != base) == bool(training)
+        assert config.model_options == {"q2_norm": False, **training.get("model_options", {})}
         assert isinstance(changes.get("joint_steps", 600), int)
 
 
@@ -143,8 +149,9 @@ def test_the_committed_diagnosis_supports_what_the_docstrings_say():
     assert new["raw_attention"] < at_chance  # the paper's raw τ: near chance
     whole = {name for name, row in features["runs"].items()
              if row["config"].get("model_options", {}).get("use_fusion_rnn", True)}
-    lowered = {name for name, row in features["runs"].items()
-               if "joint_lr_scale" in row["config"]}  # the joint stage's rate lowered
+    lowered = {name for name, row in features["runs"].items()  # the joint stage's rate
+               if "joint_lr_scale" in row["config"]               # lowered, or Q2
+               or "q2_norm" in row["config"].get("model_options", {})}  # normalised
     for name in new:
         if name.startswith("features") and name in whole - lowered:  # no lever of the
             assert new[name] < at_chance, name                     # first search helps
@@ -161,6 +168,12 @@ def test_the_committed_diagnosis_supports_what_the_docstrings_say():
     lr_03 = features["runs"]["features_joint_lr_0.3"]
     assert lr_03["steps"] == 2500 and new["features_joint_lr_0.3"] > new["defaults"]
     assert next(p["step"] for p in lr_03["curve"] if p["R10@1"] > at_chance) <= 900
+    # Q2 normalised (SRS's default now), at the profile's own rate: the features learn
+    # end to end, from step 900, further than with the rate lowered (chapter 07)
+    q2 = features["runs"]["features_q2_norm"]
+    assert q2["steps"] == 2500 and q2["config"]["model_options"] == {"q2_norm": True}
+    assert new["features_q2_norm"] > max(0.35, new["features_joint_lr_0.3"])
+    assert next(p["step"] for p in q2["curve"] if p["R10@1"] > at_chance) <= 900
 
 
 def test_the_committed_representations_support_what_chapter_07_says():
@@ -257,6 +270,9 @@ def test_the_committed_fixed_codes_support_what_chapter_07_says():
         return rows[key]["curve"][-1]["stages"][stage]["candidate_share"]
 
     assert rows["features@1200"]["curve"][0]["stages"]["g_tilde"]["candidate_share"] > 0.5
+    # the same fixed features with Q2 normalised: they learn, and g̃ keeps the share
+    assert r1["features_q2_norm@1200"] > 0.2 > r1["features@1200"]
+    assert last("features_q2_norm@1200", "g_tilde") > 0.5
     assert last("features@1200", "g_tilde") < 0.2 < 0.5 < last("features@1200", "g_bar")
     for key in ("emoji_code@1200", "features_without_fr@1200", "features_lr_3e-4@1200"):
         assert last(key, "g_tilde") > 0.5, key

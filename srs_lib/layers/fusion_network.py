@@ -40,10 +40,11 @@ class FusionNetwork(keras.layers.Layer):
             non-negative, so ḡ carries a common offset; ``diagnose --fixed_codes`` measures
             what normalising it changes (row "features_submult_norm").
         q2_norm: layer-normalise the input Q2 before both the fusion RNN and the fusion
-            Transformer (ours; default False: the paper's Q2 as it is). Q2 is affine in
-            products of its inputs, so nothing bounds its scale: ``diagnose
-            --fixed_codes`` measures it growing eightfold while SRS stays at chance with
-            the CNN's own features (rows "features" and "features_q2_norm").
+            Transformer (ours; False here is the paper's Q2 as it is; :class:`SRS` turns it
+            on by default). Q2 is affine in products of its inputs, so nothing bounds its
+            scale: ``diagnose --fixed_codes`` measures it growing several-fold while SRS
+            stays at chance with the CNN's own features (rows "features" and
+            "features_q2_norm"; chapter 07).
 
     Call arguments:
         inputs: Q2 `(batch, utterances, dim)`.

@@ -15,30 +15,21 @@ attentions ignore the sticker; with it the emoji head also trains several times 
 For CPU-sized runs, `backbone="small_cnn"` replaces Inception-v3 by four strided
 convolutions on a resized sticker, with the same two outputs.
 
-`code="emoji"` is ours, for the `cpu` profile: O_flat becomes a fixed code of the sticker's
+`code="emoji"` is ours, and a diagnostic (``python -m srs_lib diagnose``; the `cpu` and
+`ci` profiles used it until issue 16): O_flat becomes a fixed code of the sticker's
 *predicted* emoji, the emoji head's posterior (with its gradient stopped) weighting a table
 of random, non-trainable codes, one per emoji, RMS-normalised; O is that code as its single
-unit (p = 1: a grid of copies would tell the interaction nothing more, at p² times the
-cost). The model still sees only the sticker's pixels; what it passes on is what the emoji
-classifier makes of them. The ranking loss then no longer reaches the backbone, which learns
-from the emoji loss alone. On the embedded `small` corpus, SRS with the small CNN's own
-features stayed at chance in every run of the `cpu` budget we made, while with this code it
-learns within a few hundred joint steps (``results/diagnostics/sticker_features.json``,
-shown in chapter 07: the row "defaults" against "features" and its variants, the hinge
-averaged, the backbone frozen, O pooled to O_flat and never moved by the ranking loss, O
-from the last map, a lower learning rate, 1,500 joint steps). At the hand-over to the
-joint stage O_flat already follows the stickers' expressions within a set well above
-chance and O barely (``diagnose --representations``); the emoji code follows them a
-little more, and it is the same vector for every sticker of one predicted emoji. Blended
-at temperature 4 (``code_temperature``, the row "emoji_code_soft"), the emoji code stays
-near chance too: at this budget the ranker learns from a categorical code, not from
-graded ones. With the encoder taken out (``diagnose --fixed_codes``: the rest of SRS
-trained against fixed codes), the same fixed O_flat that keeps SRS at chance learns once
-the fusion RNN and SUBMULT are left out ("w/o FR"), and a label's mean O_flat learns once
-centred on the library's mean; end to end, with the encoder learning on, leaving out the
-fusion RNN was not enough, and with the ranking loss also kept out of the encoder SRS
-left chance only a little (chapter 07). What lets the paper's features train here is
-still open.
+unit (p = 1). The model still sees only the sticker's pixels; what it passes on is what the
+emoji classifier makes of them, and the ranking loss no longer reaches the backbone. With
+it SRS learned the embedded `small` corpus within the `cpu` budget while with the small
+CNN's own features it stayed at chance. The diagnosis (``results/diagnostics/
+sticker_features.json``, chapter 07) found why at the fusion network, not here: with the
+features, the deep interaction's output Q2, which nothing bounds, grew several-fold at the
+profile's learning rate and the prediction GRU stopped telling the candidates apart. SRS
+now layer-normalises Q2 where the fusion network reads it (``q2_norm``), and the paper's O
+(the 6×6 map at 48×48) and O_flat learn end to end (the `diagnose` row
+"features_q2_norm"). ``code="pooled"`` (O_flat as the single unit of O) is a diagnostic
+too.
 
 `feature_map="last"` (a diagnostic) takes O from the backbone's last map, the one O_flat
 pools, instead of the middle one.
@@ -150,10 +141,10 @@ class StickerEncoder(keras.layers.Layer):
             own size, O is 6×6), 64 for the small CNN (O is 8×8).
         backbone_weights: "imagenet", the name of weights shipped with the library
             ("openmoji" for the small CNN), a weights file of the backbone, or None.
-        code: what the layer passes on: "features" (the paper's O and O_flat),
-            "pooled" (O_flat as the single unit of O, p = 1: the grid left out) or "emoji"
-            (a fixed code of the predicted emoji as O_flat and as the single unit of O;
-            see the module docstring). "pooled" and "emoji" are diagnostics.
+        code: what the layer passes on: "features" (the paper's O and O_flat: every
+            profile), "pooled" (O_flat as the single unit of O, p = 1: the grid left out)
+            or "emoji" (a fixed code of the predicted emoji as O_flat and as the single
+            unit of O; see the module docstring). "pooled" and "emoji" are diagnostics.
         feature_map: which of the backbone's maps O comes from: "middle" (the paper's
             mixed7 of Inception-v3; the small CNN's third convolution) or "last" (the map
             that O_flat pools and the emoji loss therefore trains: mixed10, the small

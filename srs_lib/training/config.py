@@ -73,8 +73,9 @@ class TrainConfig:
     weights file, or None. Used only when ``pretrained``."""
     pretrained: bool = True
     sticker_code: str = "features"
-    """What the sticker encoder passes on: "features" (the paper's O and O_flat) or
-    "emoji" (a fixed code of its predicted emoji; see :class:`StickerEncoder`)."""
+    """What the sticker encoder passes on: "features" (the paper's O and O_flat, every
+    profile's), or the diagnostics "pooled" (O_flat as O's single unit) and "emoji" (a
+    fixed code of its predicted emoji; see :class:`StickerEncoder`)."""
     hidden: int = 100
     dropout: float = 0.1
     max_utterances: int = 15
