@@ -125,8 +125,15 @@ glue("hidden", config.hidden, display=False)
 # > `FusionNetwork(use_fusion_rnn=False)` is the paper's "SRS w/o FR" ablation: no fusion
 # > RNN, hence no SUBMULT, the prediction GRU reads $\hat g$ directly.
 #
+# > **Ours.** SRS layer-normalises $Q_2$ where the fusion network reads it, before both
+# > the fusion RNN and the fusion Transformer (`q2_norm`, on by default in `SRS`;
+# > `FusionNetwork(q2_norm=False)` is the paper's form). $Q_2$ is affine in products of
+# > the sticker's and the words' states, so nothing bounds its scale; with the small CNN's
+# > own features it grew several-fold in training and the prediction GRU stopped telling
+# > the candidates apart, which kept SRS at chance (chapter 07 has the measurements).
+#
 # ```{literalinclude} /srs_lib/layers/fusion_network.py
-# :pyobject: FusionNetwork.call
+# :pyobject: FusionNetwork.stages
 # ```
 #
 # ```{literalinclude} /srs_lib/layers/fusion_network.py
@@ -146,8 +153,9 @@ sequence = ops.convert_to_numpy(q2)[positive:positive + 1]  # (1, utterances, d)
 real = ops.convert_to_numpy(utterance_mask)[positive:positive + 1]
 sequence = np.concatenate([sequence, np.zeros((1, extra, config.hidden), "float32")], axis=1)
 mask = np.concatenate([real, np.zeros((1, extra), bool)], axis=1)
-g = fusion.fusion_rnn(sequence, step_mask=mask, return_sequences=True)  # eq. 12
-g_hat = fusion.fusion_transformer(sequence, mask=mask)  # eq. 13
+read = fusion.q2_normalisation(sequence) if fusion.q2_norm else sequence  # ours: Q2 normalised
+g = fusion.fusion_rnn(read, step_mask=mask, return_sequences=True)  # eq. 12
+g_hat = fusion.fusion_transformer(read, mask=mask)  # eq. 13
 g_bar = fusion.combine(g_hat, g)  # eq. 14 (SUBMULT)
 g_tilde = fusion.prediction_rnn(g_bar, step_mask=mask)  # eq. 15
 y_hat = fusion.score(g_tilde)  # eq. 16

@@ -75,6 +75,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("srs_lib.analysis.diagnose", "short SRS runs, one change each: what SRS needs to learn"),
     "reference": ("srs_lib.analysis.reference", "reference scorers of a corpus: chance, popularity, oracles, cue words"),
     "protocol": ("srs_lib.analysis.protocol", "the released first9 candidate protocol audited: what a score needs no dialog for"),
+    "attention": ("srs_lib.analysis.attention", "where a trained SRS looks: the share of τ^s on each kind of sticker part (Figure 8)"),
     "rank": ("srs_lib.recommend.rank_command", "the library's top stickers for a typed dialog (retriever + SRS)"),
     "library": ("srs_lib.recommend.evaluation", "Recall@k and MRR over the whole library: retriever, retriever + SRS"),
     "experiments": ("srs_lib.experiments.command", "execute the chapters with papermill, run the grids, build the book"),

@@ -59,3 +59,38 @@ def test_attention_on_parts_of_a_real_model(clean_corpus):
     assert found["expression"].contexts == 20  # every sticker has an expression
     for part in found.values():
         assert 0 < part.area < 1 and 0 <= part.attention <= 1 and 0 <= part.above_area <= 1
+
+
+def test_the_attention_command_records_a_trained_srs_and_refuses_what_it_cannot_read(
+        clean_corpus, tmp_path, capsys):
+    """`attention --checkpoint` on a generated corpus: one row per kind of part, the
+    record's sticker side that of the model (the ci profile's 4×4 map), the limit kept;
+    a corpus without parts and a model without the deep interaction are refused, naming
+    why."""
+    import srs_lib  # noqa: F401
+    from srs_lib.cli import main
+    from srs_lib.synth import generate_corpus
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.trainer import train
+
+    corpus = tmp_path / "tiny"
+    generate_corpus(str(corpus), "tiny", seed=0, progress=False)
+    for name, options in (("srs", {}), ("srs_wo_din", {"model_options": {"use_din": False}})):
+        train(profile_config("ci", steps=3, emoji_steps=1, auto_test_step=3, **options),
+              corpus, tmp_path / "runs", name, verbose=False)
+    checkpoint = tmp_path / "runs" / "srs" / "train" / "best.keras"
+    out = tmp_path / "attention.json"
+    assert main(["attention", "--checkpoint", str(checkpoint), "--base_path", str(corpus),
+                 "--limit", "12", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert (record["sticker_code"], record["grid"], record["contexts"]) == ("features", 4, 12)
+    kinds = {row["kind"]: row for row in record["parts"]}
+    assert kinds["expression"]["contexts"] == 12  # every sticker has an expression
+    for row in kinds.values():
+        assert row["lift"] == pytest.approx(row["attention"] / row["area"])
+    assert "share of τ^s on it" in capsys.readouterr().out
+    assert main(["attention", "--checkpoint", str(checkpoint), "--base_path", str(clean_corpus)]) == 1
+    assert "no synth_info.json" in capsys.readouterr().err
+    pooled = tmp_path / "runs" / "srs_wo_din" / "train" / "best.keras"
+    assert main(["attention", "--checkpoint", str(pooled), "--base_path", str(corpus)]) == 1
+    assert "without its deep interaction network" in capsys.readouterr().err

@@ -17,6 +17,7 @@ proportion to the share of that square the part's box covers.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,3 +133,80 @@ def attention_on_parts(model, batches, parts: dict, limit: int | None = None) ->
         result.append(PartAttention(kind, len(area), float(attention.mean()), float(area.mean()),
                                     float(np.mean(attention > area))))
     return result
+
+
+def part_attention_record(checkpoint, base_path, test_path: str = "release_test.json", *,
+                          limit: int | None = None, cache_dir=None) -> dict:
+    """:func:`attention_on_parts` of a saved SRS (``.keras``, loaded in safe mode) over a
+    split of a generated corpus, as a record: one row per kind of part, with the model's
+    sticker side (code, backbone, image size, grid p) and the contexts measured. The
+    candidates are those the model was evaluated with (its saved data options)."""
+    import dataclasses
+
+    import keras
+
+    from srs_lib.models.srs import SRS
+    from srs_lib.training.pipeline import evaluation_batches
+    from srs_lib.training.trainer import evaluation_config
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
+                                "(a run's is LOG_ROOT/NAME/train/best.keras)")
+    parts = sticker_parts(base_path)
+    if not parts:
+        raise ValueError(f"{base_path} has no synth_info.json: only a generated corpus records "
+                         "where its stickers' parts are (the real release does not)")
+    model = keras.saving.load_model(checkpoint, safe_mode=True)
+    if not isinstance(model, SRS) or not model.use_din:
+        raise ValueError(f"{checkpoint} is {type(model).__name__}"
+                         f"{' without its deep interaction network' if isinstance(model, SRS) else ''}"
+                         ": the sticker-wise attention is SRS's deep interaction network's")
+    config = evaluation_config(model, checkpoint)
+    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir)
+    found = attention_on_parts(model, batches, parts, limit=limit)
+    encoder = model.sticker_encoder
+    return {
+        "parts": [{**dataclasses.asdict(part), "lift": part.lift} for part in found],
+        "contexts": min(len(batches.split), limit) if limit is not None else len(batches.split),
+        "test_path": test_path, "checkpoint": checkpoint.name,
+        "sticker_code": encoder.code, "backbone": encoder.backbone,
+        "image_size": encoder.image_size, "grid": encoder.grid_size,
+    }
+
+
+def parts_frame(record: dict):
+    """The record's rows as a table, one per kind of part."""
+    import pandas as pd
+
+    frame = pd.DataFrame(record["parts"]).set_index("kind")
+    frame = frame[["contexts", "attention", "area", "lift", "above_area"]]
+    return frame.rename(columns={"attention": "share of τ^s on it", "area": "share of the area",
+                                 "above_area": "contexts with τ^s above the area"})
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a saved SRS (.keras)")
+    parser.add_argument("--base_path", required=True,
+                        help="a generated corpus (it records its stickers' parts)")
+    parser.add_argument("--test_path", default="release_test.json", help="(default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many contexts")
+    parser.add_argument("--cache_dir", help="sticker cache folder (default: BASE_PATH/.srs_cache)")
+    parser.add_argument("--json", dest="json_out", help="write the record here")
+
+
+def run(args) -> int:
+    from srs_lib.files import write_json_atomically
+    from srs_lib.provenance import corpus_description, current_commit, machine_description
+
+    record = part_attention_record(args.checkpoint, args.base_path, args.test_path,
+                                   limit=args.limit, cache_dir=args.cache_dir)
+    record.update(corpus=corpus_description(args.base_path), commit=current_commit(),
+                  machine=machine_description(), date=time.strftime("%Y-%m-%d %H:%M"))
+    print(f"{record['contexts']} contexts of {args.test_path}; O is "
+          f"{record['grid']}×{record['grid']} ({record['sticker_code']}, {record['backbone']} at "
+          f"{record['image_size']}×{record['image_size']})")
+    print(parts_frame(record).round(3).to_string())
+    if args.json_out:
+        write_json_atomically(Path(args.json_out), record)
+    return 0

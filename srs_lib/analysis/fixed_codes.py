@@ -34,9 +34,9 @@ from srs_lib.training.config import data_config, profile_config
 from srs_lib.training.trainer import Trainer
 
 #: The profile as every diagnosis run was made against, before issue 16 changed the
-#: defaults (the CNN's own features, Q2 layer-normalised, the joint stage at 0.3 of the
-#: rate): the emoji code, Q2 as it is, the joint stage at the profile's rate. A row's
-#: changes are relative to this, so that re-running a row reproduces its record.
+#: defaults (to the CNN's own features and Q2 layer-normalised): the emoji code, Q2 as it
+#: is, the joint stage at the profile's rate. A row's changes are relative to this, so
+#: that re-running a row reproduces its record.
 DIAGNOSIS_BASE = {"sticker_code": "emoji", "joint_lr_scale": 1.0,
                   "model_options": {"q2_norm": False}}
 
