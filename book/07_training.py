@@ -514,6 +514,18 @@ glue("verdict", verdict.text, display=False)
 # %% [markdown]
 # Test R10@1 is {glue:text}`test_r1:.3f` ± {glue:text}`test_r1_half_width:.3f`, against
 # {glue:text}`floors`: {glue:text}`verdict`.
+#
+# Beside it, every reference scorer of chapter 01 on the same candidates (`random`
+# protocol): beyond the floors, scorers that read what the generator knows (the cue words
+# of each part, the answer's emoji or parts) and so bound what reading the dialog can
+# reach here; a generated corpus has them, StickerChat does not.
+
+# %%
+if candidate_protocol == "random":
+    display(HTML(pd.DataFrame(
+        {"R10@1": {"this run": float(test[f"R{n}@1"]), "chance": chance,
+                   **{name: values[f"R{n}@1"] for name, values in blind["scorers"].items()}}}
+    ).round(3).to_html()))
 
 # %%
 report.record("07_training", {
