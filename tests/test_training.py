@@ -182,6 +182,41 @@ def test_the_joint_learning_rate_scale_leaves_the_emoji_stage_alone(corpus_path,
     np.testing.assert_allclose(moved["backbone"], 0.15 * config.learning_rate, rtol=1e-3)
 
 
+def test_the_joint_warm_up_ramps_the_joint_stage_only(corpus_path, tmp_path):
+    """``joint_warmup_steps``: the schedule is the decay times (step + 1) / N for the first
+    N steps of the joint optimizers and the decay itself after; the first joint step moves
+    the text side by 1/N of the rate, while the emoji stage keeps its own."""
+    import keras
+
+    from srs_lib.training.config import ConfigError
+    from srs_lib.training.trainer import LinearWarmup
+
+    base = keras.optimizers.schedules.PolynomialDecay(1e-3, 100, 1e-4)
+    ramp = LinearWarmup(base, 4)
+    for step, factor in ((0, 0.25), (2, 0.75), (3, 1.0), (50, 1.0)):
+        assert float(ramp(step)) == pytest.approx(factor * float(base(step)), rel=1e-6)
+    again = LinearWarmup.from_config(ramp.get_config())
+    assert again.steps == 4 and float(again(1)) == pytest.approx(float(ramp(1)), rel=1e-6)
+
+    config = CONFIG.replace(joint_warmup_steps=4)
+    trainer = Trainer(config, corpus_path, tmp_path, "warmup", verbose=False)
+    assert {n: isinstance(o._learning_rate, LinearWarmup) for n, o in trainer.optimizers.items()} == {
+        n: n.startswith("joint") for n in trainer.optimizers}
+    inputs, targets = trainer.train_batches[0]
+    backbone = trainer.model.sticker_encoder.backbone_model.trainable_variables
+    words = trainer.model.utterance_encoder.trainable_variables
+    for step in range(config.emoji_steps + 1):
+        before = {id(v): np.array(v.numpy()) for v in backbone + words}
+        trainer.train_step(inputs, targets, step)
+        moved = {name: max(np.abs(v.numpy() - before[id(v)]).max() for v in variables)
+                 for name, variables in (("backbone", backbone), ("words", words))}
+        if step == 0:
+            np.testing.assert_allclose(moved["backbone"], config.learning_rate, rtol=1e-3)
+    np.testing.assert_allclose(moved["words"], config.learning_rate / 4, rtol=1e-3)
+    with pytest.raises(ConfigError, match="joint_warmup_steps"):
+        CONFIG.replace(joint_warmup_steps=-1)
+
+
 def test_the_hinge_reduction_reaches_the_loss(corpus_path, tmp_path):
     """The mean over the (real) negatives is the sum divided by their number."""
     losses = {}

@@ -132,6 +132,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                                       {"sticker_code": "features", "joint_lr_scale": 0.3,
                                        "model_options": {"q2_norm": True},
                                        "joint_steps": 2300}),
+    "features_q2_norm_warmup_300": ("the CNN's own features, Q2 layer-normalised (q2_norm), "
+                                    "the joint stage's learning rate warmed up linearly over "
+                                    "its first 300 steps, for the cpu profile's 2,500 steps "
+                                    "(2,300 joint)",
+                                    {"sticker_code": "features", "joint_warmup_steps": 300,
+                                     "model_options": {"q2_norm": True},
+                                     "joint_steps": 2300}),
 }
 
 

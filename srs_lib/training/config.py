@@ -100,6 +100,10 @@ class TrainConfig:
     """The joint stage's learning rate (schedule and end), as a fraction of
     ``learning_rate``; the emoji stage keeps ``learning_rate`` (``diagnose`` row
     ``features_joint_lr_0.3``)."""
+    joint_warmup_steps: int = 0
+    """The joint stage's learning rate rises linearly from about 0 to its schedule over
+    this many of its first steps (0: no warm-up; ``diagnose`` row
+    ``features_q2_norm_warmup_300``)."""
     backbone_lr_scale: float = 1.0
     """The backbone's learning rate in the joint stage, as a fraction of ``learning_rate``
     (0: it stays as the emoji stage left it)."""
@@ -155,7 +159,7 @@ class TrainConfig:
         _check("vocab_size", self.vocab_size, low=4, integer=True, none=True)
         _check("emoji_vocab_size", self.emoji_vocab_size, low=5, integer=True, none=True)
         _check("n_candidates", self.n_candidates, low=2, integer=True)
-        for name in ("emoji_steps", "seed", "eval_seed", "workers"):
+        for name in ("emoji_steps", "seed", "eval_seed", "workers", "joint_warmup_steps"):
             _check(name, getattr(self, name), low=0, integer=True)
         _check("protocol", self.protocol, choices=PROTOCOLS)
         _check("sticker_code", self.sticker_code, choices=STICKER_CODES)

@@ -157,6 +157,27 @@ def _to_tensors(inputs: dict) -> dict:
     return {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
 
 
+@keras.saving.register_keras_serializable(package="srs_lib")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """``schedule``'s rate multiplied by min(1, (step + 1) / ``steps``): a linear ramp from
+    about 0 over the first ``steps`` steps of an optimizer (its own step count)."""
+
+    def __init__(self, schedule, steps: int):
+        self.schedule, self.steps = schedule, int(steps)
+
+    def __call__(self, step):
+        ramp = ops.minimum(1.0, (ops.cast(step, "float32") + 1.0) / float(self.steps))
+        return self.schedule(step) * ramp
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule),
+                "steps": self.steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["steps"])
+
+
 def stage_optimizers(config: TrainConfig) -> dict[str, list[str]]:
     """The optimizers each training stage steps: the emoji stage its own Adam; the joint
     stage one Adam for every weight, or, with ``backbone_lr_scale`` other than 1, one for
@@ -252,6 +273,8 @@ class Trainer:
                      * (config.joint_lr_scale if name.startswith("joint") else 1.0))
             schedule = keras.optimizers.schedules.PolynomialDecay(
                 config.learning_rate * scale, decay_steps, config.end_learning_rate * scale)
+            if name.startswith("joint") and config.joint_warmup_steps:
+                schedule = LinearWarmup(schedule, config.joint_warmup_steps)
             self.optimizers[name] = keras.optimizers.Adam(
                 learning_rate=schedule, global_clipnorm=config.clipnorm, name=f"{name}_adam")
             self.optimizers[name].build(variables)
