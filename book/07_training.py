@@ -115,7 +115,8 @@ print(json.dumps({k: v for k, v in config.to_dict().items()
 # %% [markdown]
 # What these choices are worth was measured with `python -m srs_lib diagnose`: SRS on the
 # `cpu` profile as the diagnosis began with it (the emoji code, Q2 as printed:
-# `fixed_codes.DIAGNOSIS_BASE`, so that a row re-runs as recorded) with one change per row, the emoji stage and then 600 joint steps (unless
+# `fixed_codes.DIAGNOSIS_BASE`, so that a row re-runs as recorded) with one change per
+# row, the emoji stage and then 600 joint steps (unless
 # the row says otherwise), all rows seeded alike and validated on the same 600 contexts
 # (chance R10@1 is about 0.1). Two records, each from one corpus, are read below:
 # `results/diagnostics/sticker_features.json`, the runs on today's corpus that ask why the
@@ -251,12 +252,12 @@ if fixed:
     for name in ("features_without_fr", "features_pooled_without_fr",
                  "features_pooled_stopped_without_fr", "features_submult_norm",
                  "features_joint_lr_0.3", "features_joint_lr_0.1", "features_q2_norm",
-                 "features_q2_norm_joint_lr_0.3"):
+                 "features_q2_norm_joint_lr_0.3", "features_q2_norm_warmup_300"):
         run = features_record["runs"].get(name)
         glue(f"run_{name}", f"{run['validation']['R10@1']:.3f}" if run else "(not run yet)",
              display=False)
     for name in ("features_joint_lr_0.3", "features_joint_lr_0.1", "features_q2_norm",
-                 "features_q2_norm_joint_lr_0.3"):
+                 "features_q2_norm_joint_lr_0.3", "features_q2_norm_warmup_300"):
         glue_leaves(f"run_{name}_leaves", features_record["runs"].get(name, {}).get("curve", []))
     for name in ("features", "label_codes_noisy", "features_emoji_1000@1200"):
         if name in fixed:
@@ -416,7 +417,12 @@ if staged:
 # (`features_q2_norm_joint_lr_0.3`), {glue:text}`run_features_q2_norm_joint_lr_0.3` (from
 # step {glue:text}`run_features_q2_norm_joint_lr_0.3_leaves`). So the profile keeps its
 # rate and SRS normalises Q2: one change, at the stage where the features' differences
-# were lost. These are single runs; the training below is the profile as it now is.
+# were lost. Even so the ranker sits at chance for its first joint steps; with the joint
+# stage's rate warmed up linearly over its first 300 steps as well
+# (`features_q2_norm_warmup_300`, option `joint_warmup_steps`) it reaches
+# {glue:text}`run_features_q2_norm_warmup_300` (from step
+# {glue:text}`run_features_q2_norm_warmup_300_leaves`). These are single runs; the training
+# below is the profile as it now is.
 
 # %% [markdown]
 # ## Training

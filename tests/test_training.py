@@ -166,20 +166,28 @@ def test_the_joint_learning_rate_scale_leaves_the_emoji_stage_alone(corpus_path,
     """``joint_lr_scale``: the first emoji step moves the encoder by the learning rate, the
     first joint step every weight by that fraction of it (the backbone's scale on top)."""
     config = CONFIG.replace(joint_lr_scale=0.3, backbone_lr_scale=0.5)
-    trainer = Trainer(config, corpus_path, tmp_path, "joint_scale", verbose=False)
+    first, joint = _first_moves(Trainer(config, corpus_path, tmp_path, "joint_scale", verbose=False))
+    # the emoji stage's first step: its own rate, the text side still
+    np.testing.assert_allclose(first["backbone"], config.learning_rate, rtol=1e-3)
+    assert first["words"] == 0
+    np.testing.assert_allclose(joint["words"], 0.3 * config.learning_rate, rtol=1e-3)
+    np.testing.assert_allclose(joint["backbone"], 0.15 * config.learning_rate, rtol=1e-3)
+
+
+def _first_moves(trainer) -> tuple[dict, dict]:
+    """The largest change of a backbone weight and of an utterance-encoder weight made by
+    the first step of the emoji stage and by the first joint step (Adam's first step
+    moves a weight by its learning rate)."""
     inputs, targets = trainer.train_batches[0]
-    backbone = trainer.model.sticker_encoder.backbone_model.trainable_variables
-    words = trainer.model.utterance_encoder.trainable_variables
-    for step in range(config.emoji_steps + 1):
-        before = {id(v): np.array(v.numpy()) for v in backbone + words}
+    parts = {"backbone": trainer.model.sticker_encoder.backbone_model.trainable_variables,
+             "words": trainer.model.utterance_encoder.trainable_variables}
+    moves = []
+    for step in range(trainer.config.emoji_steps + 1):
+        before = {name: [np.array(v.numpy()) for v in variables] for name, variables in parts.items()}
         trainer.train_step(inputs, targets, step)
-        moved = {name: max(np.abs(v.numpy() - before[id(v)]).max() for v in variables)
-                 for name, variables in (("backbone", backbone), ("words", words))}
-        if step == 0:  # the emoji stage's first step: its own rate, the text side still
-            np.testing.assert_allclose(moved["backbone"], config.learning_rate, rtol=1e-3)
-            assert moved["words"] == 0
-    np.testing.assert_allclose(moved["words"], 0.3 * config.learning_rate, rtol=1e-3)
-    np.testing.assert_allclose(moved["backbone"], 0.15 * config.learning_rate, rtol=1e-3)
+        moves.append({name: max(np.abs(v.numpy() - old).max() for v, old in zip(variables, before[name]))
+                      for name, variables in parts.items()})
+    return moves[0], moves[-1]
 
 
 def test_the_joint_warm_up_ramps_the_joint_stage_only(corpus_path, tmp_path):
@@ -202,17 +210,9 @@ def test_the_joint_warm_up_ramps_the_joint_stage_only(corpus_path, tmp_path):
     trainer = Trainer(config, corpus_path, tmp_path, "warmup", verbose=False)
     assert {n: isinstance(o._learning_rate, LinearWarmup) for n, o in trainer.optimizers.items()} == {
         n: n.startswith("joint") for n in trainer.optimizers}
-    inputs, targets = trainer.train_batches[0]
-    backbone = trainer.model.sticker_encoder.backbone_model.trainable_variables
-    words = trainer.model.utterance_encoder.trainable_variables
-    for step in range(config.emoji_steps + 1):
-        before = {id(v): np.array(v.numpy()) for v in backbone + words}
-        trainer.train_step(inputs, targets, step)
-        moved = {name: max(np.abs(v.numpy() - before[id(v)]).max() for v in variables)
-                 for name, variables in (("backbone", backbone), ("words", words))}
-        if step == 0:
-            np.testing.assert_allclose(moved["backbone"], config.learning_rate, rtol=1e-3)
-    np.testing.assert_allclose(moved["words"], config.learning_rate / 4, rtol=1e-3)
+    first, joint = _first_moves(trainer)
+    np.testing.assert_allclose(first["backbone"], config.learning_rate, rtol=1e-3)
+    np.testing.assert_allclose(joint["words"], config.learning_rate / 4, rtol=1e-3)
     with pytest.raises(ConfigError, match="joint_warmup_steps"):
         CONFIG.replace(joint_warmup_steps=-1)
 
