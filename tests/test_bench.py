@@ -50,6 +50,11 @@ def test_command_writes_the_json_it_prints(corpus_path, tmp_path, capsys):
     printed = capsys.readouterr().out
     saved = json.loads(out.read_text())
     assert f"{saved['train_contexts_per_s']:.1f}" in printed and saved["profile"] == "ci"
+    assert saved["config"]["model"] == "srs"  # the profile's model unless --model names one
+    assert cli.main(["bench", "--base_path", str(corpus_path), "--profile", "ci", "--steps", "1",
+                     "--warmup", "1", "--batches", "2", "--batch_size", "4", "--model", "smn",
+                     "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["model"] == "smn"
 
 
 def test_evaluation_benchmark_compares_both_scorers_on_one_split(corpus_path, tmp_path, capsys):

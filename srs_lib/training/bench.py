@@ -247,6 +247,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--batches", type=int, default=40, help="batches the loader assembles (default: %(default)s)")
+    parser.add_argument("--model", help="the ranking model (default: the profile's, SRS); e.g. dam")
     parser.add_argument("--batch_size", type=int, help="override the profile's batch size")
     parser.add_argument("--workers", type=int, help="override the profile's loader threads")
     parser.add_argument("--mixed_precision", choices=("auto", "on", "off"),
@@ -305,7 +306,8 @@ def run(args: argparse.Namespace) -> int:
     if args.base_path is None:
         raise ValueError("bench needs --base_path (a corpus in the StickerChat release format)")
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
-                                 ("mixed_precision", args.mixed_precision)) if v}
+                                 ("mixed_precision", args.mixed_precision),
+                                 ("model", args.model)) if v}
     if args.evaluation:
         result = run_evaluation_benchmark(args.base_path, args.profile, split=args.split,
                                           contexts=args.contexts, repeats=args.repeats,
