@@ -17,12 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def corpus_description(base_path) -> str:
     """"embedded <preset> (seed N, generator V)" for a generated corpus (the generator's
     version, since the same preset and seed give another corpus under another version;
-    older corpora without one: "(seed N)"), "StickerChat" otherwise."""
+    older corpora without one: "(seed N)"; the second generator's: "embedded <preset>,
+    shapes style (...)"), "StickerChat" otherwise."""
     info = Path(base_path) / "synth_info.json"
     if info.exists():
         meta = json.loads(info.read_text())
         version = f", generator {meta['synth_version']}" if meta.get("synth_version") else ""
-        return f"embedded {meta.get('preset', '?')} (seed {meta.get('seed', '?')}{version})"
+        style = meta.get("style", "characters")
+        styled = "" if style == "characters" else f", {style} style"
+        return f"embedded {meta.get('preset', '?')}{styled} (seed {meta.get('seed', '?')}{version})"
     return "StickerChat"
 
 

@@ -17,6 +17,11 @@ def test_a_generated_corpus_is_named_with_its_preset_seed_and_generator(tmp_path
     assert provenance.corpus_description(tmp_path) == "embedded small (seed 0, generator 2.0)"
     (tmp_path / "synth_info.json").write_text(json.dumps({"preset": "small", "seed": 0}))
     assert provenance.corpus_description(tmp_path) == "embedded small (seed 0)"
+    # the second generator's corpus of the same preset and seed is another corpus
+    (tmp_path / "synth_info.json").write_text(json.dumps(
+        {"preset": "small", "seed": 0, "synth_version": "2.0", "style": "shapes"}))
+    assert provenance.corpus_description(tmp_path) == (
+        "embedded small, shapes style (seed 0, generator 2.0)")
 
 
 def test_commit_is_marked_when_the_sources_differ(tmp_path):
