@@ -47,7 +47,6 @@ attention_record = "../results/attention/cpu.json"  # `python -m srs_lib attenti
 import json
 from pathlib import Path
 
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML, display
@@ -61,8 +60,7 @@ from srs_lib.experiments import report
 from srs_lib.figures import GROUND_TRUTH_COLOUR, overlay_grid, word_heatmap
 from srs_lib.provenance import corpus_description
 from srs_lib.training.config import profile_config
-from srs_lib.training.pipeline import evaluation_batches
-from srs_lib.training.trainer import _to_tensors, evaluation_config, train
+from srs_lib.training.trainer import _to_tensors, load_for_evaluation, train
 
 # %% [markdown]
 # ## The model
@@ -78,9 +76,7 @@ if checkpoint is None:
         print(f"no {checkpoint}: training SRS with the {profile} profile here")
         train(profile_config(profile, seed=seed), base_path, log_root, exp_name, verbose=False)
 checkpoint = Path(checkpoint)
-model = keras.saving.load_model(checkpoint, safe_mode=True)
-config = evaluation_config(model, checkpoint)
-corpus, batches = evaluation_batches(base_path, config, "test")
+model, config, corpus, batches = load_for_evaluation(checkpoint, base_path, "release_test.json")
 parts = attention.sticker_parts(base_path)
 encoder = model.sticker_encoder
 p = encoder.grid_size
@@ -180,7 +176,7 @@ glue("figure9_top_words", ", ".join(f"“{w}”" for w in top_words[-4:]), displ
 # more on the part than its area.
 
 # %%
-measured = attention.part_attention_record(checkpoint, base_path, "release_test.json", limit=limit)
+measured = attention.part_attention_record(model, batches, parts, limit=limit)
 display(HTML(attention.parts_frame(measured).round(3).to_html()))
 lifts = {row["kind"]: row["lift"] for row in measured["parts"]}
 for kind, value in lifts.items():

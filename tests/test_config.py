@@ -24,12 +24,12 @@ def test_every_profile_gives_srs_the_papers_sticker_map_and_a_normalised_q2(prof
     """The paper's sticker representation in every profile: O the backbone's map of p × p
     units with p >= 3 at the profile's image size (never the emoji code's single unit),
     and SRS's Q2 layer-normalised (its default, which no profile turns off)."""
-    from srs_lib.models.srs import SRS
+    from srs_lib.models.registry import build_model
 
     config = PROFILES[profile]
-    assert config.sticker_code == "features" and "q2_norm" not in config.model_options
-    model = SRS(50, 6, hidden=8, backbone=config.backbone, image_size=config.image_size,
-                backbone_weights=None, pretrained=False, sticker_code=config.sticker_code)
+    assert config.sticker_code == "features"
+    model = build_model(config.replace(backbone_weights=None, pretrained=False),
+                        vocab_size=50, n_emoji=6)  # as the trainer builds it
     assert model.sticker_encoder.grid_size >= 3 and model.q2_norm is True
     assert model.fusion_network.q2_norm is True
 

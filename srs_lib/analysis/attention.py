@@ -135,41 +135,24 @@ def attention_on_parts(model, batches, parts: dict, limit: int | None = None) ->
     return result
 
 
-def part_attention_record(checkpoint, base_path, test_path: str = "release_test.json", *,
-                          limit: int | None = None, cache_dir=None) -> dict:
-    """:func:`attention_on_parts` of a saved SRS (``.keras``, loaded in safe mode) over a
-    split of a generated corpus, as a record: one row per kind of part, with the model's
-    sticker side (code, backbone, image size, grid p) and the contexts measured. The
-    candidates are those the model was evaluated with (its saved data options)."""
+def part_attention_record(model, batches, parts: dict, limit: int | None = None) -> dict:
+    """:func:`attention_on_parts` of ``model`` (an SRS with its deep interaction network)
+    over ``batches`` as a record: one row per kind of part, with the model's sticker side
+    (code, backbone, image size, grid p) and the contexts measured."""
     import dataclasses
 
-    import keras
-
     from srs_lib.models.srs import SRS
-    from srs_lib.training.pipeline import evaluation_batches
-    from srs_lib.training.trainer import evaluation_config
 
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
-                                "(a run's is LOG_ROOT/NAME/train/best.keras)")
-    parts = sticker_parts(base_path)
-    if not parts:
-        raise ValueError(f"{base_path} has no synth_info.json: only a generated corpus records "
-                         "where its stickers' parts are (the real release does not)")
-    model = keras.saving.load_model(checkpoint, safe_mode=True)
     if not isinstance(model, SRS) or not model.use_din:
-        raise ValueError(f"{checkpoint} is {type(model).__name__}"
+        raise ValueError(f"the model is {type(model).__name__}"
                          f"{' without its deep interaction network' if isinstance(model, SRS) else ''}"
                          ": the sticker-wise attention is SRS's deep interaction network's")
-    config = evaluation_config(model, checkpoint)
-    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir)
     found = attention_on_parts(model, batches, parts, limit=limit)
     encoder = model.sticker_encoder
+    contexts = len(batches.split)
     return {
         "parts": [{**dataclasses.asdict(part), "lift": part.lift} for part in found],
-        "contexts": min(len(batches.split), limit) if limit is not None else len(batches.split),
-        "test_path": test_path, "checkpoint": checkpoint.name,
+        "contexts": min(contexts, limit) if limit is not None else contexts,
         "sticker_code": encoder.code, "backbone": encoder.backbone,
         "image_size": encoder.image_size, "grid": encoder.grid_size,
     }
@@ -199,9 +182,17 @@ def run(args) -> int:
     from srs_lib.files import write_json_atomically
     from srs_lib.provenance import corpus_description, current_commit, machine_description
 
-    record = part_attention_record(args.checkpoint, args.base_path, args.test_path,
-                                   limit=args.limit, cache_dir=args.cache_dir)
-    record.update(corpus=corpus_description(args.base_path), commit=current_commit(),
+    from srs_lib.training.trainer import load_for_evaluation
+
+    parts = sticker_parts(args.base_path)
+    if not parts:
+        raise ValueError(f"{args.base_path} has no synth_info.json: only a generated corpus "
+                         "records where its stickers' parts are (the real release does not)")
+    model, _, _, batches = load_for_evaluation(args.checkpoint, args.base_path, args.test_path,
+                                               cache_dir=args.cache_dir)
+    record = part_attention_record(model, batches, parts, limit=args.limit)
+    record.update(test_path=args.test_path, checkpoint=Path(args.checkpoint).name,
+                  corpus=corpus_description(args.base_path), commit=current_commit(),
                   machine=machine_description(), date=time.strftime("%Y-%m-%d %H:%M"))
     print(f"{record['contexts']} contexts of {args.test_path}; O is "
           f"{record['grid']}×{record['grid']} ({record['sticker_code']}, {record['backbone']} at "

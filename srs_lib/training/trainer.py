@@ -763,6 +763,23 @@ def evaluation_config(model, checkpoint, config: TrainConfig | None = None,
     return config.replace(**options) if options else config
 
 
+def load_for_evaluation(checkpoint, base_path, test_path: str = "release_test.json", *,
+                        config: TrainConfig | None = None, options: dict | None = None,
+                        cache_dir=None, verify_cache: str = "stat"):
+    """A saved model (``.keras``, loaded in safe mode), the configuration it is evaluated
+    with (:func:`evaluation_config`), the corpus and the fixed evaluation batches of
+    ``test_path``."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise EvaluationError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
+                              f"(a run's is LOG_ROOT/NAME/train/best.keras)")
+    model = keras.saving.load_model(checkpoint, safe_mode=True)
+    config = evaluation_config(model, checkpoint, config, options)
+    corpus, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir,
+                                         verify_cache=verify_cache)
+    return model, config, corpus, batches
+
+
 def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.json", *,
                         config: TrainConfig | None = None, options: dict | None = None,
                         cache_dir=None, verify_cache: str = "stat") -> dict:
@@ -773,14 +790,9 @@ def evaluate_checkpoint(checkpoint, base_path, test_path: str = "release_test.js
     say otherwise (see :func:`evaluation_config`); the result's ``data_config`` says which
     were used.
     """
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise EvaluationError(f"no model file {checkpoint}; pass --checkpoint a .keras file "
-                              f"(a run's is LOG_ROOT/NAME/train/best.keras)")
-    model = keras.saving.load_model(checkpoint, safe_mode=True)
-    config = evaluation_config(model, checkpoint, config, options)
-    _, batches = evaluation_batches(base_path, config, test_path, cache_dir=cache_dir,
-                                    verify_cache=verify_cache)
+    model, config, _, batches = load_for_evaluation(
+        checkpoint, base_path, test_path, config=config, options=options, cache_dir=cache_dir,
+        verify_cache=verify_cache)
     split = batches.split
     scores, labels, index = score_batches(model, batches)
     return {"metrics": ranking_metrics(scores, labels), "scores": scores, "labels": labels,
