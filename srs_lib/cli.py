@@ -76,6 +76,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("srs_lib.analysis.reference", "reference scorers of a corpus: chance, popularity, oracles, cue words"),
     "protocol": ("srs_lib.analysis.protocol", "the released first9 candidate protocol audited: what a score needs no dialog for"),
     "attention": ("srs_lib.analysis.attention", "where a trained SRS looks: the share of τ^s on each kind of sticker part (Figure 8)"),
+    "psac": ("srs_lib.analysis.psac_checks", "PSAC's three structural checks on a model: frame attention, a sticker-only term, dead units"),
     "rank": ("srs_lib.recommend.rank_command", "the library's top stickers for a typed dialog (retriever + SRS)"),
     "library": ("srs_lib.recommend.evaluation", "Recall@k and MRR over the whole library: retriever, retriever + SRS"),
     "experiments": ("srs_lib.experiments.command", "execute the chapters with papermill, run the grids, build the book"),

@@ -224,6 +224,13 @@ class QuestionEmbedding(keras.layers.Layer):
     vectors with a character CNN; here the words use the dataset's own trainable
     embedding table, ``hidden`` wide, and there is no character channel.
 
+    ``word_std``: the table is initialised from N(0, word_std²). QANet adds its timing
+    signal (RMS 1/√2) to these states; Keras' default table (uniform ±0.05) made the words
+    about 1/50 of it at initialisation (``python -m srs_lib psac`` measures both), where
+    the released code's pretrained vectors and character features are of the signal's
+    order. With ``word_std=1`` the words start at about the signal's size; None keeps
+    Keras' default.
+
     Call arguments:
         inputs: `(batch, steps)` int ids.
 
@@ -231,11 +238,15 @@ class QuestionEmbedding(keras.layers.Layer):
         `(batch, steps, hidden)`; padded steps carry values that the encoder masks.
     """
 
-    def __init__(self, vocab_size, hidden=100, dropout=0.1, highway_layers=2, **kwargs):
+    def __init__(self, vocab_size, hidden=100, dropout=0.1, highway_layers=2, word_std=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.hidden, self.dropout = vocab_size, hidden, dropout
-        self.highway_layers = highway_layers
-        self.embedding = keras.layers.Embedding(vocab_size, hidden, name="embedding")
+        self.highway_layers, self.word_std = highway_layers, word_std
+        initializer = ("uniform" if word_std is None
+                       else keras.initializers.RandomNormal(stddev=float(word_std)))
+        self.embedding = keras.layers.Embedding(vocab_size, hidden, embeddings_initializer=initializer,
+                                                name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
         self.projection = keras.layers.Dense(hidden, use_bias=False, name="projection")
         self.gates = [keras.layers.Dense(hidden, activation="sigmoid", name=f"highway_gate_{i}")
@@ -262,7 +273,8 @@ class QuestionEmbedding(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"vocab_size": self.vocab_size, "hidden": self.hidden,
-                       "dropout": self.dropout, "highway_layers": self.highway_layers})
+                       "dropout": self.dropout, "highway_layers": self.highway_layers,
+                       "word_std": self.word_std})
         return config
 
 
@@ -485,22 +497,26 @@ class PSAC(StickerRanker):
         conv_layers: depthwise-separable convolutions of the question block (4).
         kernel_size: their width (7).
         classifier_dropout: dropout inside the classifier (0.5).
+        word_std: the word table's initial standard deviation (see
+            :class:`QuestionEmbedding`; 1.0, so that the words are not drowned by the timing
+            signal; None: Keras' default, 1/50 of the signal).
     """
 
     options = ("video_layers", "heads", "max_question_words", "conv_layers", "kernel_size",
-               "classifier_dropout")
+               "classifier_dropout", "word_std")
 
     def __init__(self, vocab_size, n_emoji, video_layers=1, heads=4, max_question_words=150,
-                 conv_layers=4, kernel_size=7, classifier_dropout=0.5, **kwargs):
+                 conv_layers=4, kernel_size=7, classifier_dropout=0.5, word_std=1.0, **kwargs):
         super().__init__(vocab_size, n_emoji, **kwargs)
         self.video_layers, self.heads = video_layers, heads
         self.max_question_words, self.conv_layers = max_question_words, conv_layers
         self.kernel_size, self.classifier_dropout = kernel_size, classifier_dropout
+        self.word_std = word_std
         hidden, dropout = self.hidden, self.dropout
         self.video_encoder = VideoEncoder(video_layers, heads=heads, inner=hidden,
                                           dropout=dropout, name="video_encoder")
         self.question_embedding = QuestionEmbedding(vocab_size, hidden, dropout=dropout,
-                                                    name="question_embedding")
+                                                    word_std=word_std, name="question_embedding")
         self.question_encoder = QuestionEncoderBlock(conv_layers, kernel_size, heads=heads,
                                                      dropout=dropout, name="question_encoder")
         self.coattention = VideoQuestionAttention(dropout=dropout, name="coattention")
