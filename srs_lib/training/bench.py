@@ -26,6 +26,10 @@ distinct sticker of the pass once (:mod:`srs_lib.training.scoring`, "after"), in
 alternating rounds, the best round of each; ``eval_speedup`` is their ratio and
 ``max_abs_score_difference`` the largest difference of their scores.
 
+``--candidate_repeats`` measures how often candidates repeat within a training batch
+(:func:`run_repeats_benchmark`, :mod:`srs_lib.training.repeats`), to tell whether encoding
+each distinct sticker of a training batch once would pay.
+
 Mixed precision is the training option ``--mixed_precision on|off|auto`` (bf16 autocast
 through Keras's ``mixed_bfloat16`` policy; auto: on a GPU). A separate ``channels_last``
 option would measure nothing: Keras 3's torch convolution already hands its inputs and
@@ -239,6 +243,35 @@ def run_evaluation_benchmark(base_path, profile: str = "cpu", *, split: str = "r
     }
 
 
+def run_repeats_benchmark(base_path, profile: str = "cpu", *, n_batches: int = 200,
+                          cache_dir=None) -> dict:
+    """How much of a training step encoding each distinct candidate of a batch once could
+    save (:mod:`srs_lib.training.repeats`): the share of repeated candidates under
+    ``random`` and ``first9`` in the corpus's own training batches and in batches drawn
+    from the ``small`` and ``paper`` presets' statistics, and, with the sticker side's
+    share of a training step's FLOPs (:func:`flop_counts`, the profile's SRS), the most
+    that would save of a step's work."""
+    from srs_lib.training.config import profile_config
+    from srs_lib.training.repeats import corpus_repeats, preset_repeats
+    from srs_lib.training.trainer import Trainer
+
+    config = profile_config(profile, steps=1)
+    sizes = dict(batch_size=config.batch_size, n_candidates=config.n_candidates,
+                 n_batches=n_batches)
+    rows = []
+    for protocol in ("random", "first9"):
+        rows.append(corpus_repeats(base_path, protocol, **sizes))
+        rows += [preset_repeats(preset, protocol, **sizes) for preset in ("small", "paper")]
+    with tempfile.TemporaryDirectory() as logs:
+        trainer = Trainer(config, base_path, logs, "bench", cache_dir=cache_dir, verbose=False)
+        flops = flop_counts(trainer.model, trainer.train_batches[0][0])
+    share = flops["sticker"] / flops["train"]
+    for row in rows:
+        row["step_flops_saved_at_most"] = row["encodings_saved"] * share
+    return {"profile": profile, "corpus": str(base_path), "sticker_flop_share": share,
+            "rows": rows, "machine": machine_description(), "date": time.strftime("%Y-%m-%d")}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base_path", default=None,
                         help="corpus in the StickerChat release format (required, except with "
@@ -266,6 +299,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluation.add_argument("--repeats", type=int, default=2,
                             help="alternating rounds of --evaluation, the best kept (default: %(default)s)")
 
+
+    parser.add_argument("--candidate_repeats", action="store_true",
+                        help="how often candidates repeat within a training batch under random "
+                             "and first9 (the corpus, the small and paper presets' statistics) "
+                             "and the most encoding each once would save (nothing else is measured)")
 
     serving = parser.add_argument_group("serving only")
     serving.add_argument("--serving", action="store_true",
@@ -308,7 +346,17 @@ def run(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
                                  ("mixed_precision", args.mixed_precision),
                                  ("model", args.model)) if v}
-    if args.evaluation:
+    if args.candidate_repeats:
+        result = run_repeats_benchmark(args.base_path, args.profile, cache_dir=args.cache_dir)
+        print(f"sticker side: {result['sticker_flop_share']:.0%} of a {args.profile} training "
+              "step's FLOPs")
+        print(f"{'batches of':<16} {'protocol':<9} {'distinct':>9} {'encodings saved':>16} "
+              f"{'step FLOPs saved ≤':>19}")
+        for row in result["rows"]:
+            print(f"{row['source']:<16} {row['protocol']:<9} {row['distinct_share']:>9.3f} "
+                  f"{row['encodings_saved']:>16.3f} {row['step_flops_saved_at_most']:>19.3f}")
+        keys = ()
+    elif args.evaluation:
         result = run_evaluation_benchmark(args.base_path, args.profile, split=args.split,
                                           contexts=args.contexts, repeats=args.repeats,
                                           cache_dir=args.cache_dir, **changes)
