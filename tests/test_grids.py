@@ -116,14 +116,17 @@ def test_parallel_grid_runs_disjoint_streams_with_their_threads(tmp_path, monkey
         def __init__(self, command, env):
             self.command = command
             launched.append((command, env["OMP_NUM_THREADS"]))
+            environments.append(env)
 
         def wait(self):
             return 1 if "dam" in self.command else 0
 
     import subprocess
 
+    environments = []
     monkeypatch.setattr(subprocess, "Popen", FakeProcess)
     monkeypatch.setattr(grids.os, "cpu_count", lambda: 4)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     code = grids.run_grid_in_parallel("cpu", 2, results=tmp_path,
                                            names=["srs", "smn", "dam", "mrfn"])
     assert len(launched) == 2 and {threads for _, threads in launched} == {"2"}
@@ -133,6 +136,12 @@ def test_parallel_grid_runs_disjoint_streams_with_their_threads(tmp_path, monkey
                for command, _ in launched)
     assert "--force" not in launched[0][0] and "--base_path" not in launched[0][0]
     assert code == 1  # the stream with dam failed
+    assert all("CUDA_VISIBLE_DEVICES" not in env for env in environments)  # no GPU here
     launched.clear()
     assert grids.run_grid_in_parallel("cpu", 2, results=tmp_path, names=["srs"]) == 0
     assert launched == []  # nothing left to run
+    # On a machine with two GPUs (only GPU 1 and 3 visible), one stream per GPU.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,3")
+    environments.clear()
+    grids.run_grid_in_parallel("cpu", 2, results=tmp_path, names=["smn", "dam"])
+    assert sorted(env["CUDA_VISIBLE_DEVICES"] for env in environments) == ["1", "3"]

@@ -522,7 +522,7 @@ def test_a_second_training_of_a_run_folder_is_refused_naming_the_holder(train_co
     second = {}
     step_of = Trainer.train_step
 
-    def second_training_during_step_1(self, inputs, targets, step):
+    def second_training_during_step_1(self, inputs, targets, step, *weight):
         if step == 1 and not second:
             second["started"] = True  # once: the second training's own steps go on
             try:
@@ -530,7 +530,7 @@ def test_a_second_training_of_a_run_folder_is_refused_naming_the_holder(train_co
                 second["error"] = None
             except Exception as error:  # noqa: BLE001 - what the second one got
                 second["error"] = error
-        return step_of(self, inputs, targets, step)
+        return step_of(self, inputs, targets, step, *weight)
 
     monkeypatch.setattr(Trainer, "train_step", second_training_during_step_1)
     _trainer(train_corpus, tmp_path, "run").fit()

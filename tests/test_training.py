@@ -270,10 +270,10 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(corpus_path, tmp_path,
     killed = Trainer(CONFIG, corpus_path, tmp_path, "killed", verbose=False)
     original = Trainer.train_step
 
-    def dies_at_step_6(self, inputs, targets, step):
+    def dies_at_step_6(self, inputs, targets, step, *weight):
         if step == 6:
             raise KeyboardInterrupt("simulated kill")
-        return original(self, inputs, targets, step)
+        return original(self, inputs, targets, step, *weight)
 
     monkeypatch.setattr(Trainer, "train_step", dies_at_step_6)
     with pytest.raises(KeyboardInterrupt):

@@ -300,12 +300,25 @@ def entry_costs(profile: str, results: Path = RESULTS, grid: str = "comparison")
     return costs
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs a runner may be given: ``CUDA_VISIBLE_DEVICES``'s entries where it is set,
+    else ``0 .. torch.cuda.device_count() - 1`` (none on a CPU machine)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
 def run_grid_in_parallel(profile: str, jobs: int, *, grid: str = "comparison", results: Path | None = None,
                          comparison_results: Path = RESULTS, names=None, force: bool = False,
                          base_path=None) -> int:
     """Run a profile's grid as ``jobs`` runner processes side by side, each on its own
     entries (:func:`split_entries`, with the costs of an earlier run of the grid where
-    there is one) and with ``cpu_count // jobs`` torch threads; 0 when every entry is done."""
+    there is one) and with ``cpu_count // jobs`` torch threads; 0 when every entry is done.
+    On a machine with GPUs the streams are dealt over them, one device per runner
+    (``CUDA_VISIBLE_DEVICES``, stream i on GPU i mod the GPU count)."""
     import subprocess
 
     results = Path(results) if results is not None else analyses.RESULTS_ROOT / grid
@@ -313,6 +326,7 @@ def run_grid_in_parallel(profile: str, jobs: int, *, grid: str = "comparison", r
     todo = [e for e in entries if force or not entry_done(results / profile / e.name)]
     streams = split_entries(todo, jobs, entry_costs(profile, results, grid))
     threads = max(1, (os.cpu_count() or 1) // max(1, len(streams)))
+    gpus = visible_gpus()
     processes = []
     for i, stream in enumerate(streams, 1):
         command = [sys.executable, "-m", "srs_lib", "experiments", "run", grid,
@@ -322,8 +336,13 @@ def run_grid_in_parallel(profile: str, jobs: int, *, grid: str = "comparison", r
         command += ["--base_path", str(base_path)] if base_path else []
         command += ["--force"] if force else []
         print(f"[{grid}] stream {i} of {len(streams)} ({threads} torch thread"
-              f"{'s' if threads > 1 else ''}): {', '.join(e.name for e in stream)}", flush=True)
-        processes.append(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": str(threads)}))
+              f"{'s' if threads > 1 else ''}"
+              f"{f', GPU {gpus[(i - 1) % len(gpus)]}' if gpus else ''}): "
+              f"{', '.join(e.name for e in stream)}", flush=True)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpus[(i - 1) % len(gpus)])
+        processes.append(subprocess.Popen(command, env=env))
     codes = [process.wait() for process in processes]
     if not streams:
         print(f"[{grid}] every entry of the {profile} grid is done", flush=True)

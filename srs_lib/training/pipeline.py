@@ -170,10 +170,21 @@ class RankingBatches(keras.utils.PyDataset):
         return {"label": labels, "candidate_mask": mask, "emoji": emoji,
                 "index": index.astype(np.int64), "rows": rows}
 
-    def __getitem__(self, batch: int):
+    def batch_length(self, batch: int) -> int:
+        """The contexts of batch ``batch`` (``batch_size``, fewer in the last one)."""
+        return max(0, min(self.batch_size, len(self.split) - batch * self.batch_size))
+
+    def load(self, batch: int, part: slice | None = None):
+        """``(inputs, targets)`` of batch ``batch``, or of the contexts ``part`` of it (a
+        data-parallel process's shard: only its stickers are read)."""
         index, rows, labels = self.plan(batch)
+        if part is not None:
+            index, rows, labels = index[part], rows[part], labels[part]
         inputs = {"contexts": self.split.contexts[index], "stickers": self.gather(rows)}
         return inputs, self.targets(index, rows, labels)
+
+    def __getitem__(self, batch: int):
+        return self.load(batch)
 
 
 def evaluation_batches(base_path, config, split: str | Path = "test", *,

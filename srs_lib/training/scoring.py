@@ -107,15 +107,15 @@ def _collect(batch_scores, targets, scores, labels, index):
     index.append(targets["index"])
 
 
-def _finish(scores, labels, index, limit):
-    scores, labels, index = (np.concatenate(x) for x in (scores, labels, index))
-    if limit is not None:
-        scores, labels, index = scores[:limit], labels[:limit], index[:limit]
-    return scores, labels, index
+def _finish(scores, labels, index, candidates: int):
+    if not scores:
+        return (np.zeros((0, candidates), np.float32), np.zeros(0, np.int32),
+                np.zeros(0, np.int64))
+    return tuple(np.concatenate(x) for x in (scores, labels, index))
 
 
 def score_batches(model, batches, limit: int | None = None, *, encode_once: bool = True,
-                  chunk: int | None = None):
+                  chunk: int | None = None, world=None):
     """Scores of every context of ``batches`` (in split order, at most ``limit``).
 
     Returns ``(scores, labels, index)``: scores (contexts, candidates) float32 with
@@ -124,28 +124,45 @@ def score_batches(model, batches, limit: int | None = None, *, encode_once: bool
     (:func:`encodes_once`), each distinct sticker of the pass is encoded once (see the
     module docstring; ``chunk``: stickers per encoder call, default
     ``batch_size × candidates``); otherwise every candidate is encoded where it appears.
+    With a data-parallel ``world`` (:class:`~srs_lib.training.distributed.World`) each
+    process scores every ``world.size``-th batch and every process gets all the scores.
     """
+    numbers = list(range(_batches_of_pass(batches, limit)))
+    if world is not None and world.parallel:
+        numbers = numbers[world.rank::world.size]
     if encode_once and encodes_once(model):
-        return _score_encoded_once(model, batches, limit, chunk)
-    return _score_per_candidate(model, batches, limit)
+        found = _score_encoded_once(model, batches, numbers, chunk)
+    else:
+        found = _score_per_candidate(model, batches, numbers)
+    if world is not None and world.parallel:
+        parts = [part for part in world.gather(found) if len(part[0])]
+        found = tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
+        order = np.argsort(found[2], kind="stable")  # evaluation batches keep the split's order
+        found = tuple(x[order] for x in found)
+    scores, labels, index = found
+    if limit is not None:
+        scores, labels, index = scores[:limit], labels[:limit], index[:limit]
+    return scores, labels, index
 
 
-def _score_per_candidate(model, batches, limit):
+def _score_per_candidate(model, batches, numbers):
     import torch
 
     scores, labels, index = [], [], []
-    for batch in range(_batches_of_pass(batches, limit)):
+    for batch in numbers:
         inputs, targets = batches[batch]
         with torch.no_grad():  # Keras on torch records gradients unless told not to
             out = model(_to_tensors(inputs), training=False)
         _collect(out["scores"], targets, scores, labels, index)
-    return _finish(scores, labels, index, limit)
+    return _finish(scores, labels, index, batches.n_candidates)
 
 
-def _score_encoded_once(model, batches, limit, chunk):
+def _score_encoded_once(model, batches, numbers, chunk):
     import torch
 
-    plans = [batches.plan(batch) for batch in range(_batches_of_pass(batches, limit))]
+    plans = [batches.plan(batch) for batch in numbers]
+    if not plans:
+        return _finish([], [], [], batches.n_candidates)
     if not model.built:  # built on the images once: the encodings cannot give its shapes
         index, rows, _ = plans[0]
         with torch.no_grad():
@@ -162,4 +179,4 @@ def _score_encoded_once(model, batches, limit, chunk):
             out = model(inputs, training=False)
         _collect(out["scores"], batches.targets(batch_index, batch_rows, batch_labels),
                  scores, labels, index)
-    return _finish(scores, labels, index, limit)
+    return _finish(scores, labels, index, batches.n_candidates)

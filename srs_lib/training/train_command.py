@@ -118,11 +118,13 @@ def tensorboard_callback(log_dir, config):
 def run(args: argparse.Namespace) -> int:
     if args.device == "cpu":
         os.environ["KERAS_TORCH_DEVICE"] = "cpu"
+    from srs_lib.training.distributed import from_environment
     from srs_lib.training.trainer import TrainingDiverged, train
 
     config = config_from_args(args)
+    world = from_environment()  # one process, or the N that torchrun started
     callbacks = []
-    if args.tensorboard:
+    if args.tensorboard and world.main:
         try:
             callbacks.append(tensorboard_callback(args.tensorboard, config))
         except RuntimeError as error:
@@ -132,10 +134,12 @@ def run(args: argparse.Namespace) -> int:
         report = train(config, args.base_path, args.log_root, args.exp_name,
                        resume=not args.no_resume, test_path=args.test_path,
                        final_test_path=args.final_test_path, cache_dir=args.cache_dir,
-                       verify_cache=args.verify_cache, callbacks=callbacks)
+                       verify_cache=args.verify_cache, callbacks=callbacks, world=world)
     except TrainingDiverged as err:
-        print(f"srs_lib train: {err}", flush=True)
+        if world.main:
+            print(f"srs_lib train: {err}", flush=True)
         return 3
     metrics = report["test"]
-    print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+    if world.main:
+        print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
     return 0

@@ -43,6 +43,7 @@ themselves are backend-agnostic Keras.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -78,7 +79,8 @@ from srs_lib.training.pipeline import (
     evaluation_batches,
 )
 from srs_lib.training.run_folder import CONFIG_FILE, RunConfigMismatch, RunFolder
-from srs_lib.training.scoring import score_batches  # noqa: F401 (also imported from here)
+from srs_lib.training.distributed import World, shard_slice
+from srs_lib.training.scoring import _to_tensors, score_batches  # noqa: F401 (also imported from here)
 
 #: The step losses the logs and the history keep: the total, the hinge loss (or a model's
 #: own ranking loss, "contrastive" for the dual encoder) and the emoji loss.
@@ -153,8 +155,10 @@ def _assign(variable, value: np.ndarray) -> None:
     variable.assign(value)
 
 
-def _to_tensors(inputs: dict) -> dict:
-    return {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
+def _float_variables(variables) -> list:
+    """The floating-point ones of ``variables`` (weights and moving averages, not the
+    seed generators' integer states)."""
+    return [v for v in variables if "float" in str(v.dtype)]
 
 
 @keras.saving.register_keras_serializable(package="srs_lib")
@@ -214,15 +218,19 @@ class Trainer:
     def __init__(self, config: TrainConfig, base_path, log_root, exp_name: str, *,
                  test_path: str = "release_val.json", final_test_path: str = "release_test.json",
                  cache_dir=None, verify_cache: str = "stat", verbose: bool = True,
-                 callbacks=None):
+                 callbacks=None, world: World | None = None):
         self.config = config
-        self.verbose = verbose
-        self.callbacks = list(callbacks or [])
-        """Keras callbacks driven by :meth:`fit` (see there)."""
+        self.world = world or World()
+        """The processes of a data-parallel run (:mod:`srs_lib.training.distributed`)."""
+        self.verbose = verbose and self.world.main
+        self.callbacks = list(callbacks or []) if self.world.main else []
+        """Keras callbacks driven by :meth:`fit` (see there; rank 0's only)."""
         self.run = RunFolder(Path(log_root) / exp_name)
         self.root, self.train_dir = self.run.root, self.run.train_dir
         self.test_path, self.final_test_path = test_path, final_test_path
         self.verify_cache = verify_cache
+        if not self.world.main:
+            self.world.barrier()  # rank 0 builds the caches first; the others then read them
         # Nothing is written before the checks: the corpus, then a rerun's options.
         self.corpus = Corpus(base_path, vocab_size=config.vocab_size,
                              emoji_vocab_size=config.emoji_vocab_size)
@@ -244,6 +252,8 @@ class Trainer:
             n_candidates=config.n_candidates, protocol=config.protocol, seed=config.seed,
             train=True)
         self.eval_batches = self._eval_batches(self.eval_split)
+        if self.world.main:
+            self.world.barrier()
         self.steps_per_epoch = len(self.train_batches)
         self.total_steps = config.steps or math.ceil(config.epochs * self.steps_per_epoch)
         self.device = _device()
@@ -256,6 +266,7 @@ class Trainer:
                                  data_config=data_config(config))
         inputs, _ = self.train_batches[0]
         self.model(_to_tensors({k: v[:1] for k, v in inputs.items()}), training=False)
+        self.world.broadcast_variables(_float_variables(self.model.weights))
         # Each stage has its own Adam, with its own step count and moments: one Adam for
         # both would enter the joint stage with a step count of `emoji_steps` but zero
         # moments for every weight outside the sticker encoder, so its bias correction would
@@ -310,9 +321,31 @@ class Trainer:
                         if pending:
                             break  # drain the old epoch before reshuffling
                         self.train_batches.set_epoch(epoch)
-                    pending.append(pool.submit(self.train_batches.__getitem__, batch))
+                    pending.append(pool.submit(self._load_shard, batch))
                     step += 1
                 yield pending.pop(0).result()
+
+    def _load_shard(self, batch: int):
+        """``(inputs, targets, weight)``: this process's shard of training batch ``batch``
+        (:func:`~srs_lib.training.distributed.shard_slice`) and its share of the global
+        batch. A process whose shard is empty (a last batch smaller than the world) gets the
+        batch's first context with weight 0."""
+        n = self.train_batches.batch_length(batch)
+        part = shard_slice(n, self.world)
+        if not self.world.parallel:
+            part = None
+        elif part.stop == part.start:
+            inputs, targets = self.train_batches.load(batch, slice(0, 1))
+            return inputs, targets, 0.0
+        inputs, targets = self.train_batches.load(batch, part)
+        return inputs, targets, len(targets["label"]) / n
+
+    def _sync_buffers(self) -> None:
+        """Rank 0's batch-norm moving averages in every process (before an evaluation or a
+        checkpoint; each shard's own in training)."""
+        trainable = {id(v) for v in self.model.trainable_variables}
+        self.world.broadcast_variables(_float_variables(
+            [v for v in self.model.weights if id(v) not in trainable]))
 
     # -- one step ---------------------------------------------------------------------
     def stage(self, step: int) -> str:
@@ -343,15 +376,21 @@ class Trainer:
         emoji = ops.mean(emoji_loss(emoji_targets, out["emoji_logits"]))
         return hinge + emoji, {"hinge": hinge, "emoji": emoji}
 
-    def train_step(self, inputs, targets, step: int) -> dict:
-        """One optimisation step; returns the losses as floats."""
+    def train_step(self, inputs, targets, step: int, weight: float = 1.0) -> dict:
+        """One optimisation step; returns the losses as floats. In a data-parallel run
+        ``inputs`` and ``targets`` are this process's shard and ``weight`` its share of the
+        global batch: the losses returned are the global batch's, and every process applies
+        the global batch's gradient (see :mod:`srs_lib.training.distributed`)."""
         import torch
 
         stage = self.stage(step)
         for variable in self.model.trainable_variables:
             variable.value.grad = None
         loss, parts = self._losses(_to_tensors(inputs), targets, stage, training=True)
-        value = float(ops.convert_to_numpy(loss))
+        values = self.world.weighted_sum(
+            {"loss": float(ops.convert_to_numpy(loss)),
+             **{k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}}, weight)
+        value = values["loss"]
         if not math.isfinite(value):
             latest = self._latest_checkpoint()
             kept = f"the last good checkpoint is {latest.name}" if latest else "no checkpoint was written yet"
@@ -359,13 +398,14 @@ class Trainer:
                 f"the {stage} loss became {value} at step {step}; training stopped and {kept} "
                 f"(in {self.train_dir}). Lower the learning rate or check the data.")
         loss.backward()
-        for name in self.stage_optimizers[stage]:
-            variables = self.optimizer_variables[name]
-            grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
-                     for v in variables]
-            with torch.no_grad():
-                self.optimizers[name].apply(grads, variables)
-        return {"loss": value, **{k: float(ops.convert_to_numpy(v)) for k, v in parts.items()}}
+        grads = {name: [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value)
+                        for v in self.optimizer_variables[name]]
+                 for name in self.stage_optimizers[stage]}
+        with torch.no_grad():
+            self.world.average_gradients([g for gs in grads.values() for g in gs], weight)
+            for name, stage_grads in grads.items():
+                self.optimizers[name].apply(stage_grads, self.optimizer_variables[name])
+        return {"loss": value, **{k: values[k] for k in parts}}
 
     # -- checkpoints ------------------------------------------------------------------
     def _checkpoints(self) -> list[Path]:
@@ -493,8 +533,9 @@ class Trainer:
     def evaluate(self, batches: RankingBatches | None = None, limit: int | None = None) -> dict:
         """Ranking metrics of the current model (on ``test_path`` by default)."""
         batches = batches or self.eval_batches
+        self._sync_buffers()
         start = time.monotonic()
-        scores, labels, _ = score_batches(self.model, batches, limit)
+        scores, labels, _ = score_batches(self.model, batches, limit, world=self.world)
         seconds = time.monotonic() - start
         metrics = ranking_metrics(scores, labels)
         return {**metrics, "contexts": len(labels), "contexts_per_s": len(labels) / max(seconds, 1e-9)}
@@ -513,12 +554,15 @@ class Trainer:
 
     def _log_eval(self, metrics: dict) -> None:
         entry = {"step": self.step, **metrics}
-        with open(self.root / "metric.txt", "a") as handle:
-            handle.write(self._metric_line(entry))
-        _crash_point("eval_logged", self.step)
+        if self.world.main:
+            with open(self.root / "metric.txt", "a") as handle:
+                handle.write(self._metric_line(entry))
+            _crash_point("eval_logged", self.step)
         self.history["eval"].append(entry)
-        if metrics["MAP"] > self.best["MAP"]:
+        improved = metrics["MAP"] > self.best["MAP"]
+        if improved:
             self.best = {"step": self.step, "MAP": metrics["MAP"]}
+        if improved and self.world.main:
             self.train_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.train_dir / f".best.tmp-{os.getpid()}.keras"
             try:
@@ -573,20 +617,34 @@ class Trainer:
         the stopping callback resumes it from that checkpoint to ``total_steps``, with the
         weights of an uninterrupted run.
         """
-        with self.run.lock():
-            self.run.check_config(self.config.to_dict())  # again: under the lock
-            if self._latest_checkpoint() is not None and not resume:
-                raise FileExistsError(f"{self.root} already holds a run; resume it or choose "
-                                      f"another --exp_name")
-            removed = self.run.remove_temporaries()
-            if removed and self.verbose:
-                print(f"removed what a killed run left: {', '.join(removed)}", flush=True)
-            write_text_atomically(self.root / CONFIG_FILE, json.dumps(self.config.to_dict(), indent=2))
+        with self.run.lock() if self.world.main else contextlib.nullcontext():
+            failure = None
+            if self.world.main:  # the others wait for rank 0's checks
+                try:
+                    self._prepare_folder(resume)
+                except BaseException as error:  # noqa: BLE001 - re-raised below, in order
+                    failure = error
+            if self.world.any(failure is not None):
+                raise failure or RuntimeError("rank 0 could not prepare the run folder (its "
+                                              "output says why)")
             if resume and self.restore() and self.verbose:
                 print(f"resumed from step {self.step} of {self.total_steps} ({self.resumed_from})",
                       flush=True)
-            self._rewrite_metric_file()
+            if self.world.main:
+                self._rewrite_metric_file()
             return self._fit()
+
+    def _prepare_folder(self, resume: bool) -> None:
+        """Under the lock, before the first step: the options checked again, a checkpoint
+        refused without ``resume``, a killed run's temporaries removed, ``config.json``."""
+        self.run.check_config(self.config.to_dict())  # again: under the lock
+        if self._latest_checkpoint() is not None and not resume:
+            raise FileExistsError(f"{self.root} already holds a run; resume it or choose "
+                                  f"another --exp_name")
+        removed = self.run.remove_temporaries()
+        if removed and self.verbose:
+            print(f"removed what a killed run left: {', '.join(removed)}", flush=True)
+        write_text_atomically(self.root / CONFIG_FILE, json.dumps(self.config.to_dict(), indent=2))
 
     def _fit(self) -> dict:
         cfg = self.config
@@ -607,17 +665,19 @@ class Trainer:
         stream = self._train_batch_stream(self.step)
         try:
             step_start = time.monotonic()
-            for inputs, targets in stream:
+            for inputs, targets, weight in stream:
                 callbacks.on_train_batch_begin(self.step)
-                losses = self.train_step(inputs, targets, self.step)
+                contexts = self.train_batches.batch_length(self.step % self.steps_per_epoch)
+                losses = self.train_step(inputs, targets, self.step, weight)
                 self.step += 1
                 _crash_point("step", self.step)
-                window["contexts"] += len(targets["label"])
+                window["contexts"] += contexts
                 window["losses"].append(losses)
                 since_eval.append(losses)
                 now = time.monotonic()
                 callbacks.on_train_batch_end(self.step - 1, self._batch_logs(
-                    losses, len(targets["label"]) / max(now - step_start, 1e-9)))
+                    losses, contexts / max(now - step_start, 1e-9)))
+                self.model.stop_training = self.world.from_main(self.model.stop_training)
                 last = self.step == self.total_steps or self.model.stop_training
                 if self.step % cfg.log_step == 0 or last:
                     self._log_train(window)
@@ -629,9 +689,12 @@ class Trainer:
                     epoch_logs = self._epoch_logs(metrics, since_eval)
                     since_eval = []
                     callbacks.on_epoch_end(len(self.history["eval"]) - 1, epoch_logs)
+                    self.model.stop_training = self.world.from_main(self.model.stop_training)
                     last = last or self.model.stop_training
                 if self.step % checkpoint_step == 0 or last:
-                    self.save_checkpoint()
+                    self._sync_buffers()
+                    if self.world.main:
+                        self.save_checkpoint()
                 if last:
                     break
                 if evaluated:
@@ -685,20 +748,21 @@ class Trainer:
                   flush=True)
 
     def final_report(self) -> dict:
-        """Evaluate the best checkpoint on the test split; write metrics.json and scores."""
+        """Evaluate the best checkpoint on the test split; write metrics.json and scores
+        (rank 0; every process scores its shard of the split)."""
+        self.world.barrier()  # rank 0 has written best.keras
         best = keras.saving.load_model(self.train_dir / "best.keras", safe_mode=True)
         limits = dict(max_utterances=self.config.max_utterances, max_words=self.config.max_words,
                       verify=self.verify_cache)
         test_split = encode_split(self.corpus, self.final_test_path, self.cache, **limits)
         batches = self._eval_batches(test_split)
         start = time.monotonic()
-        scores, labels, index = score_batches(best, batches)
+        scores, labels, index = score_batches(best, batches, world=self.world)
         seconds = time.monotonic() - start
         metrics = ranking_metrics(scores, labels)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, scores=scores, labels=labels, lines=test_split.lines[index],
                             mask=scores > MASK_VALUE)
-        write_bytes_atomically(self.root / "test_scores.npz", buffer.getvalue())
         report = {
             "model": self.config.model,
             "test": metrics,
@@ -718,10 +782,13 @@ class Trainer:
                                       "test": batches.short_lists},
             "eval_contexts_per_s": len(labels) / max(seconds, 1e-9),
             "device": self.device,
+            "processes": self.world.size,
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         }
-        write_text_atomically(self.root / "metrics.json", json.dumps(report, indent=2))
-        write_text_atomically(self.root / "history.json", json.dumps(self.history))
+        if self.world.main:
+            write_bytes_atomically(self.root / "test_scores.npz", buffer.getvalue())
+            write_text_atomically(self.root / "metrics.json", json.dumps(report, indent=2))
+            write_text_atomically(self.root / "history.json", json.dumps(self.history))
         return report
 
 
