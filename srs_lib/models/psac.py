@@ -7,6 +7,14 @@ and scores with an MLP; for multiple-choice questions it gives one score per (vi
 choice) pair. Here a sticker plays the video (its ``p²`` map tokens are the frames, the
 released code's fixed 36 frames being Inception's 6×6 map) and the dialog context plays the
 question; each (context, sticker) pair gets one score, as in PSAC's multiple-choice mode.
+
+Three structural doubts about this adaptation are measured by ``python -m srs_lib psac``
+(:mod:`srs_lib.analysis.psac_checks`; the `cpu` records are
+``results/diagnostics/psac_checks_cpu*.json``, read by chapter 08): whether the
+co-attention over frames does anything (with one frame, as under the emoji code, it is a
+softmax over one element; with the p×p map it is not), how much of the co-attention's
+output depends on the sticker alone, and whether the words are drowned by QANet's timing
+signal (they were, at Keras' default initialisation: hence ``word_std``).
 """
 from __future__ import annotations
 
