@@ -193,7 +193,7 @@ glue("ten_dual_r1", ten["dual_encoder"]["R10@1"] if "dual_encoder" in ten else f
 # The same table for models of the `cpu` profile on the `small` corpus, recorded by
 # `python -m srs_lib library --checkpoint SRS.keras --retriever DUAL.keras --base_path
 # data/small --json results/product/cpu_library.json`, SRS and the dual encoder each
-# trained for one epoch of `small` (the `cpu` comparison grid's budget: `python -m srs_lib
+# trained for one epoch of `small` (the `cpu` comparison grid's budget then: `python -m srs_lib
 # train --profile cpu --epochs 1 --model srs`, and chapter 07 with `model =
 # "dual_encoder"` and `epochs = 1`, as `experiments run comparison --profile cpu --entries
 # dual_encoder` runs it); the checkpoints and provenance are named in the file:

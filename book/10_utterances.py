@@ -19,8 +19,8 @@
 # reads the grid that `python -m srs_lib experiments run utterances --profile PROFILE`
 # wrote into `results/utterances/PROFILE/` (chapter 07 once per $k$) and counts where the
 # answer's cue words lie in the test split of the corpus the grid ran on; it runs in
-# seconds. The grid takes about two minutes (`ci`), an hour and a half on a laptop CPU
-# (`cpu`, one epoch of `small` per entry) or a GPU (`paper`).
+# seconds. The grid takes about two minutes (`ci`), some hours on a laptop CPU
+# (`cpu`, two epochs of `small` per entry) or a GPU (`paper`).
 
 # %% tags=["parameters"]
 base_path = "../data/small"  # not read here: every grid names the corpus its runs used

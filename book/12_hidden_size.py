@@ -18,7 +18,7 @@
 # This chapter trains nothing: it reads the grid that `python -m srs_lib experiments run
 # hidden --profile PROFILE` wrote into `results/hidden/PROFILE/` (chapter 07 once per
 # size) and runs in seconds. The grid takes about two minutes (`ci`), over an hour on a
-# laptop CPU (`cpu`, one epoch of `small` per entry, the larger sizes slower) or a GPU
+# laptop CPU (`cpu`, two epochs of `small` per entry, the larger sizes slower) or a GPU
 # (`paper`).
 
 # %% tags=["parameters"]
