@@ -14,12 +14,16 @@ as p50 and p95 in milliseconds:
   encoder alone (``encode_utterances``) and the whole forward;
 * ``paper_size_pipeline``: retrieval over 174,695 vectors then re-ranking its top 50, one
   request at a time;
+* ``cpu_shapes_rerank_50_compiled`` (with ``compile=True``, ``bench --serving --compile``):
+  the ``cpu``-shaped SRS on 50 candidates under ``torch.compile`` (inductor, static
+  shapes), beside the same call eager in the same run (``cpu_shapes_rerank_50_eager``,
+  the model call alone, without the gather), with the compile time;
 * ``recommend``: :meth:`Recommender.recommend <srs_lib.recommend.recommender.Recommender.
   recommend>` end to end on the models' own corpus (retriever top 50, SRS, top 10).
 
 Re-ranking is timed twice: with the trained models (``ci`` profile, the ``tiny`` corpus: hidden
 16, 8 utterances × 12 words) and with an SRS of the ``cpu`` profile's shapes (hidden 100, 15
-utterances × 20 words, the emoji sticker code), untrained (its weights do not change its
+utterances × 20 words, the profile's sticker side: the small CNN's map and vector), untrained (its weights do not change its
 cost). Without ``--checkpoint`` and ``--retriever``, both models are first trained with the
 ``ci`` profile on ``--base_path`` (seconds), so the command needs nothing but the corpora.
 """
@@ -101,8 +105,36 @@ def _rerank_timings(ranker, encoded: dict, ids: np.ndarray, repeats: int, warmup
     return out
 
 
+def compiled_timings(model, inputs: dict, repeats: int, warmup: int) -> dict:
+    """The model's scores on fixed ``inputs`` (tensors), eager under ``inference_mode`` and
+    under ``torch.compile`` (static shapes), timed alternately in one run, with the compile
+    time (the first call) and the largest score difference."""
+    import torch
+    from keras import ops
+
+    def eager():
+        with torch.inference_mode():
+            return model(inputs, training=False)["scores"]
+
+    compiled_call = torch.compile(lambda x: model(x, training=False)["scores"], dynamic=False)
+
+    def compiled():
+        with torch.no_grad():
+            return compiled_call(inputs)
+
+    start = time.perf_counter()
+    first = compiled()
+    compile_seconds = time.perf_counter() - start
+    difference = float(ops.max(ops.abs(ops.cast(first, "float32") - ops.cast(eager(), "float32"))))
+    return {"cpu_shapes_rerank_50_eager": timed(eager, repeats, warmup),
+            "cpu_shapes_rerank_50_compiled": {**timed(compiled, repeats, warmup),
+                                              "compile_seconds": round(compile_seconds, 1),
+                                              "max_abs_score_difference": difference}}
+
+
 def run_serving_benchmark(base_path, library_path, *, checkpoint=None, retriever=None,
-                          repeats: int = 200, warmup: int = 20, n: int = 50) -> dict:
+                          repeats: int = 200, warmup: int = 20, n: int = 50,
+                          compile: bool = False) -> dict:
     """The measurements of the module docstring, as a dict (written by ``bench --json``)."""
     import torch
 
@@ -176,6 +208,12 @@ def run_serving_benchmark(base_path, library_path, *, checkpoint=None, retriever
             cpu_ranker.scores(cpu_ids, {k: t[cpu_rows][None] for k, t in cpu_encoded.items()})
 
         stages["paper_size_pipeline_cpu_shapes"] = timed(cpu_pipeline, repeats, warmup)
+        if compile:
+            from keras import ops
+
+            inputs = {"contexts": ops.convert_to_tensor(np.asarray(cpu_ids, dtype=np.int32)),
+                      **{k: ops.convert_to_tensor(t[cpu_rows][None]) for k, t in cpu_encoded.items()}}
+            stages.update(compiled_timings(model, inputs, repeats, warmup))
 
         results.update({
             "models": "trained by this command: ci profile on " + corpus_description(base_path)

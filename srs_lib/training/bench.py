@@ -316,6 +316,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="--serving: the SRS .keras file (default: trained with ci first)")
     serving.add_argument("--retriever", default=None,
                          help="--serving: the dual encoder .keras file (default: trained with ci first)")
+    serving.add_argument("--compile", action="store_true",
+                         help="--serving: also time the cpu-shaped re-ranker under torch.compile "
+                              "(minutes of compilation first)")
     serving.add_argument("--requests", type=int, default=200,
                          help="--serving: timed requests per stage (default: %(default)s)")
 
@@ -327,7 +330,8 @@ def _run_serving(args: argparse.Namespace) -> int:
     base_path = args.base_path or ROOT / "data" / "tiny"
     library = args.library or ROOT / "data" / "small"
     result = run_serving_benchmark(base_path, library, checkpoint=args.checkpoint,
-                                   retriever=args.retriever, repeats=args.requests)
+                                   retriever=args.retriever, repeats=args.requests,
+                                   compile=args.compile)
     print(f"{'stage':<40} {'p50 ms':>8} {'p95 ms':>8}")
     for name, value in result["stages"].items():
         print(f"{name:<40} {value['p50_ms']:>8.2f} {value['p95_ms']:>8.2f}")
