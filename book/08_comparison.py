@@ -214,9 +214,8 @@ for name, pairs in checks.items():
 # > "w/o DIN" removes only the word-side attention of the deep interaction network, there
 # > being no sticker regions to attend to. And without the emoji loss ("w/o Classify") the
 # > emoji code is that of an untrained head, so that row measures what the code owes to
-# > the classification task. PSAC did not leave chance in this budget; we have not found
-# > why (its co-attention weighs the whole flattened dialog, over a hundred words, against
-# > the one sticker unit). The models of the `cpu` grid, best first by test R10@1:
+# > the classification task. PSAC did not leave chance in this budget (its structural
+# > checks, below, measure why). The models of the `cpu` grid, best first by test R10@1:
 
 # %%
 if "cpu" in grids:
@@ -232,6 +231,44 @@ if "cpu" in grids:
                     key=lambda r: -r.metrics["test"]["R10@1"])
     display(Markdown("; ".join(f"{r.entry.label} {r.metrics['test']['R10@1']:.3f}"
                                for r in ranked) + "."))
+
+# %% [markdown]
+# ## PSAC's structural checks
+#
+# PSAC stayed at chance in the earlier `cpu` grid, where a sticker was one unit. A reading
+# of the adaptation found three structural reasons: with one "frame" the co-attention's
+# softmax over the frames is ≡ 1, so two of its four terms depend on the sticker alone;
+# that sticker-only part dwarfed the part that depends on the dialog, and training squeezed
+# the scores together (many exactly equal, the classifier's ReLUs dead); and QANet's timing
+# signal drowned the word embeddings. `python -m srs_lib psac` measures each of them on a
+# PSAC of the present `cpu` profile (the p×p map as frames), at initialisation and after
+# the re-run's training (`results/diagnostics/psac_checks_cpu*.json`; the word table now
+# starts at the timing signal's scale, `word_std`, because the first record showed Keras'
+# default at a fiftieth of it). Every number below is read from those records.
+
+# %%
+import json
+
+for name, what in (("psac_checks_cpu_init.json", "at initialisation"),
+                   ("psac_checks_cpu.json", "trained")):
+    path = Path(results_dir).parent / "diagnostics" / name
+    if path.exists():
+        from srs_lib.analysis.psac_checks import summary_lines
+
+        record = json.loads(path.read_text())
+        print(f"PSAC {what} ({record['model']}; {record['corpus']}, commit {record['commit']}):")
+        print("  " + "\n  ".join(summary_lines(record)))
+
+# %% [markdown]
+# How to read them: check 1 compares S2's largest weight with the uniform one, check 3
+# the words' RMS with the timing signal's; check 2 and the dead units compare the trained
+# record with the one at initialisation. A spread of the scores over a context's
+# candidates that shrinks in training, with more dead units, is the collapse onto the
+# hinge's plateau (every score alike, loss 9 × the margin) that SRS showed with the paper's
+# features before its Q2 was normalised (chapter 07): a model that has not found the
+# dialog's signal within its budget is pushed to score every candidate alike. The trained
+# record is of the one-epoch re-run (test R10@1 at chance); whether PSAC leaves chance with
+# the two-epoch budget the re-run now uses is for that run to say.
 
 # %% [markdown]
 # ## The released candidate protocol
