@@ -300,6 +300,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="alternating rounds of --evaluation, the best kept (default: %(default)s)")
 
 
+    parser.add_argument("--approximate", action="store_true",
+                        help="exact retrieval against faiss HNSW over a library of the paper's size "
+                             "(174,695 random unit vectors of width 100): latency and recall of "
+                             "the exact top 50 (nothing else is measured)")
     parser.add_argument("--candidate_repeats", action="store_true",
                         help="how often candidates repeat within a training batch under random "
                              "and first9 (the corpus, the small and paper presets' statistics) "
@@ -342,9 +346,31 @@ def _run_serving(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_approximate(args: argparse.Namespace) -> int:
+    from srs_lib.provenance import machine_description
+    from srs_lib.recommend.approximate import compare_search
+    from srs_lib.recommend.serving_bench import PAPER_LIBRARY, PAPER_WIDTH, _random_unit
+
+    vectors = _random_unit(PAPER_LIBRARY, PAPER_WIDTH, seed=1)
+    queries = _random_unit(args.requests, PAPER_WIDTH, seed=2)
+    result = compare_search(vectors, queries, k=50)
+    result.update(vectors="random unit vectors (seed 1), the paper's library size and width",
+                  machine=machine_description(), date=time.strftime("%Y-%m-%d %H:%M"))
+    print(f"exact over {result['rows']} × {result['dim']}: p50 {result['exact']['p50_ms']:.2f} ms, "
+          f"p95 {result['exact']['p95_ms']:.2f} ms; HNSW built in {result['hnsw_build_seconds']} s")
+    for row in result["hnsw"]:
+        print(f"  HNSW ef_search {row['ef_search']:>4}: p50 {row['p50_ms']:.3f} ms, p95 "
+              f"{row['p95_ms']:.3f} ms, recall of the exact top 50 {row['recall_at_k']:.3f}")
+    if args.json_out:
+        write_json_atomically(args.json_out, result)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.serving:
         return _run_serving(args)
+    if args.approximate:
+        return _run_approximate(args)
     if args.base_path is None:
         raise ValueError("bench needs --base_path (a corpus in the StickerChat release format)")
     changes = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers),
